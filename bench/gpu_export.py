@@ -1,0 +1,152 @@
+"""Exports the NTM kernels as XLA programs for the GPU machine, with TensorFlow's CPU results.
+
+Writes to --out (default gpu_payload/, git-ignored): for each case an HLO module
+(`experimental_get_compiler_ir(...)(stage="hlo_serialized")` of a `jit_compile=True` function),
+and a JSON/NPZ manifest with the seed, the shapes, the trained-weight inputs, TensorFlow's
+outputs on some rows and the time per call on this machine's CPU. bench/gpu_run.py runs them.
+
+Cases (N=128, W=20, one read and one write head, R=1):
+  memory_step_b256, memory_step_b16384: address + write + read (rasa_ntm_policy.ntm.memory_step)
+  cell_step_b16384: the full NTM cell step (LSTM controller of 100, head parameters, memory step)
+  dialogues_b64_t50: a whole batch of 64 dialogues of 50 turns through the cell, one program
+
+  .venv/bin/python bench/gpu_export.py && (run bench/gpu_run.py on the GPU machine)
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpu_inputs  # noqa: E402
+
+from rasa_ntm_policy.ntm import NTMCell, memory_step  # noqa: E402
+
+FEATURES, UNITS, SLOTS, WIDTH = 64, 100, 128, 20
+
+
+# TensorFlow leaves matmul precision at DEFAULT, which XLA's GPU backend may run as TF32 on
+# Hopper; the exported dots ask for full float32 (HIGHEST), as TensorFlow computes on the CPU.
+FULL_PRECISION_OPCODES = ("dot", "convolution")
+
+# HLO instructions that only forward their first operand (a copy, or a dynamic-size annotation):
+# some StableHLO importers reject them, so the exported module is rewired around them.
+FORWARDING_OPCODES = ("copy", "set-dimension-size")
+
+
+def without_forwarding_ops(serialized: bytes) -> bytes:
+    """The same HLO module with every forwarding instruction replaced by its operand, and every
+    matmul asking for full float32 precision."""
+    from tensorflow.compiler.xla import xla_data_pb2
+    from tensorflow.compiler.xla.service import hlo_pb2
+
+    module = hlo_pb2.HloModuleProto()
+    module.ParseFromString(serialized)
+    for computation in module.computations:
+        forward = {i.id: i.operand_ids[0] for i in computation.instructions
+                   if i.opcode in FORWARDING_OPCODES}
+
+        def resolve(instruction_id):
+            while instruction_id in forward:
+                instruction_id = forward[instruction_id]
+            return instruction_id
+
+        kept = [i for i in computation.instructions if i.id not in forward]
+        for instruction in kept:
+            if instruction.opcode in FULL_PRECISION_OPCODES:
+                highest = xla_data_pb2.PrecisionConfig.HIGHEST
+                instruction.precision_config.operand_precision[:] = [highest, highest]
+        for instruction in kept:
+            instruction.operand_ids[:] = [resolve(o) for o in instruction.operand_ids]
+            instruction.control_predecessor_ids[:] = [
+                resolve(o) for o in instruction.control_predecessor_ids]
+        computation.root_id = resolve(computation.root_id)
+        del computation.instructions[:]
+        computation.instructions.extend(kept)
+    return module.SerializeToString()
+
+
+def cpu_time(fn, args, iters):
+    fn(*args)
+    start = time.perf_counter()
+    for _ in range(iters):
+        out = fn(*args)
+    [o.numpy() for o in tf.nest.flatten(out)]
+    return (time.perf_counter() - start) / iters
+
+
+def export(name, fn, args, out_dir, seed_spec, cpu_iters, variables=()):
+    """Compiles fn for args, saves its HLO, the captured weights and checked output rows.
+
+    The HLO takes the captured variables as parameters after the arguments, in capture order.
+    """
+    compiled = tf.function(fn, jit_compile=True)
+    concrete = compiled.get_concrete_function(*args)
+    by_handle = {id(v.handle): v for v in variables}
+    captured = [by_handle[id(h)].numpy() for h in concrete.captured_inputs]
+    hlo = without_forwarding_ops(
+        compiled.experimental_get_compiler_ir(*args)(stage="hlo_serialized"))
+    with open(os.path.join(out_dir, f"{name}.hlo.pb"), "wb") as f:
+        f.write(hlo)
+    outputs = [o.numpy() for o in tf.nest.flatten(compiled(*args))]
+    rows = gpu_inputs.check_rows(args[0].shape[0])
+    np.savez(os.path.join(out_dir, f"{name}.npz"),
+             **{f"weight_{i}": w for i, w in enumerate(captured)},
+             **{f"out_{i}": o[rows] for i, o in enumerate(outputs)})
+    seconds = cpu_time(compiled, args, cpu_iters)
+    print(f"{name}: {len(hlo)} bytes of HLO, {len(captured)} weights, CPU {seconds * 1e3:.3f} ms",
+          flush=True)
+    return {"inputs": seed_spec, "num_weights": len(captured), "cpu_seconds_per_call": seconds,
+            "output_shapes": [list(o.shape) for o in outputs]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="gpu_payload")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    tf.keras.utils.set_random_seed(0)
+    manifest = {}
+
+    def step(*a):
+        return tuple(memory_step(*a))
+
+    for batch, iters in ((256, 50), (16384, 3)):
+        spec = {"kind": "memory_step", "batch": batch, "seed": 0}
+        manifest[f"memory_step_b{batch}"] = export(
+            f"memory_step_b{batch}", step, gpu_inputs.memory_step_inputs(batch, SLOTS, WIDTH),
+            args.out, spec, iters)
+
+    cell = NTMCell(units=UNITS, memory_slots=SLOTS, memory_width=WIDTH)
+    cell.build(tf.TensorShape([None, FEATURES]))
+
+    def cell_step(x, *state):
+        out, new_state = cell(x, list(state))
+        return [out] + list(new_state)
+
+    spec = {"kind": "cell_step", "batch": 16384, "features": FEATURES, "units": UNITS, "seed": 0}
+    manifest["cell_step_b16384"] = export(
+        "cell_step_b16384", cell_step,
+        gpu_inputs.cell_step_inputs(16384, FEATURES, UNITS, SLOTS, WIDTH), args.out, spec, 3,
+        cell.variables)
+
+    rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
+
+    def dialogues(x):
+        outputs, *state = rnn(x)
+        return [outputs, state[-1]]
+
+    spec = {"kind": "sequence", "batch": 64, "turns": 50, "features": FEATURES, "seed": 0}
+    manifest["dialogues_b64_t50"] = export(
+        "dialogues_b64_t50", dialogues, gpu_inputs.sequence_inputs(64, 50, FEATURES), args.out,
+        spec, 20, cell.variables)
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""NTM head addressing (Graves, Wayne, Danihelka 2014, arXiv 1410.5401, section 3.3).
+
+Pure functions on float32 tensors. Shapes use:
+  B batch, H heads, N memory slots, W slot width, R shift range (shifts -R..R).
+
+Every function accepts TensorFlow tensors or NumPy arrays and returns a tf.Tensor.
+Each op used here has a GPU kernel and lowers to XLA (tests/test_gpu_kernels.py checks).
+"""
+import tensorflow as tf
+
+# One epsilon for the whole module: keeps norms, logs and divisions finite on all-zero memory
+# or keys and on one-hot weightings.
+EPSILON = 1e-6
+
+
+def _as_float(x) -> tf.Tensor:
+    return tf.convert_to_tensor(x, dtype=tf.float32)
+
+
+def _l2_norm(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """sqrt(sum x^2 + EPSILON): smooth at x = 0, so its gradient stays finite."""
+    return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis) + EPSILON)
+
+
+def content_weights(memory, keys, strengths) -> tf.Tensor:
+    """Content addressing (eqs. 5-6): softmax over slots of beta * cosine(key, slot).
+
+    Args:
+      memory: [B, N, W] memory matrix.
+      keys: [B, H, W] one key per head.
+      strengths: [B, H] key strengths beta >= 0.
+    Returns:
+      [B, H, N] weightings, non-negative, summing to 1 over N.
+    """
+    memory, keys, strengths = _as_float(memory), _as_float(keys), _as_float(strengths)
+    # Broadcast-multiply-and-sum rather than a batched matmul: XLA fuses it with the norms
+    # into one pass over the memory (a [B, 1, W] x [B, W, N] matmul is a poor GPU kernel).
+    dot = tf.reduce_sum(keys[:, :, None, :] * memory[:, None, :, :], axis=-1)
+    norms = _l2_norm(keys, -1)[:, :, None] * _l2_norm(memory, -1)[:, None, :]
+    cosine = dot / norms
+    return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
+
+
+def interpolate(w_content, w_prev, gate) -> tf.Tensor:
+    """Interpolation gate (eq. 7): g * w_content + (1 - g) * w_prev.
+
+    Args:
+      w_content: [B, H, N] content weightings.
+      w_prev: [B, H, N] the head's weightings from the previous step.
+      gate: [B, H] interpolation gate g in [0, 1].
+    Returns:
+      [B, H, N] weightings.
+    """
+    w_content, w_prev, gate = _as_float(w_content), _as_float(w_prev), _as_float(gate)
+    gate = gate[:, :, None]
+    return gate * w_content + (1.0 - gate) * w_prev
+
+
+def circular_shift(w, shift_weights) -> tf.Tensor:
+    """Location addressing by circular convolution (eq. 8).
+
+    result(i) = sum_k w(i - k) s(k), k in -R..R, indices mod N; s(k) is shift_weights[..., k + R].
+    A one-hot weight on k = +1 moves the focus one slot forward.
+
+    Args:
+      w: [B, H, N] weightings.
+      shift_weights: [B, H, 2R+1] distribution over shifts -R..R (2R+1 <= N).
+    Returns:
+      [B, H, N] weightings.
+    """
+    w, shift_weights = _as_float(w), _as_float(shift_weights)
+    num_shifts = shift_weights.shape[-1]
+    if num_shifts is None or num_shifts % 2 != 1:
+        raise ValueError(f"shift_weights needs an odd, static last dimension 2R+1, got {num_shifts}")
+    shift_range = num_shifts // 2
+    n_slots = w.shape[-1]
+    if n_slots is not None and num_shifts > n_slots:
+        raise ValueError(f"shift range R={shift_range} needs 2R+1 <= N slots, but N={n_slots}")
+    # rolled[..., i, j] = w(i - (j - R)): the 2R+1 rolls side by side, then one weighted sum.
+    rolled = tf.stack([tf.roll(w, shift=k, axis=-1) for k in range(-shift_range, shift_range + 1)],
+                      axis=-1)
+    return tf.reduce_sum(rolled * shift_weights[:, :, None, :], axis=-1)
+
+
+def sharpen(w, gamma) -> tf.Tensor:
+    """Sharpening (eq. 9): w^gamma / sum(w^gamma), computed as a softmax of gamma * log(w + eps).
+
+    Args:
+      w: [B, H, N] non-negative weightings.
+      gamma: [B, H] sharpening exponents >= 1.
+    Returns:
+      [B, H, N] weightings summing to 1; a large gamma gives a one-hot on the largest weight.
+    """
+    w, gamma = _as_float(w), _as_float(gamma)
+    return tf.nn.softmax(gamma[:, :, None] * tf.math.log(w + EPSILON), axis=-1)
+
+
+def address(memory, w_prev, keys, strengths, gate, shift_weights, gamma) -> tf.Tensor:
+    """The full addressing mechanism (figure 2): content, interpolate, shift, sharpen.
+
+    Args:
+      memory: [B, N, W]; w_prev: [B, H, N]; keys: [B, H, W]; strengths: [B, H];
+      gate: [B, H]; shift_weights: [B, H, 2R+1]; gamma: [B, H].
+    Returns:
+      [B, H, N] weightings.
+    """
+    w = content_weights(memory, keys, strengths)
+    w = interpolate(w, w_prev, gate)
+    w = circular_shift(w, shift_weights)
+    return sharpen(w, gamma)
