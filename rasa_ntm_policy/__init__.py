@@ -1,2 +1,14 @@
-"""rasa-ntm-policy: a Rasa 3.6 dialogue policy whose memory is a Neural Turing Machine."""
+"""rasa-ntm-policy: a Rasa 3.6 dialogue policy whose memory is a Neural Turing Machine.
+
+Use it in a Rasa config as `- name: rasa_ntm_policy.NTMPolicy`.
+"""
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # NTMPolicy imports Rasa; keep `import rasa_ntm_policy.ntm` light by importing it on demand
+    if name == "NTMPolicy":
+        from rasa_ntm_policy.policy import NTMPolicy
+
+        return NTMPolicy
+    raise AttributeError(f"module 'rasa_ntm_policy' has no attribute {name!r}")

@@ -30,12 +30,15 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
       controller: "lstm" (default) or "dense" (a feed-forward tanh layer).
       clip_value: bound on the controller outputs and raw head parameters.
       memory_init: the constant every memory cell starts at (Collier & Beel 2018).
+      sequential_writes: start training with write heads that, by default, keep their previous
+        focus and shift it one slot forward each step (a tape: step t writes slot t), content
+        addressing and other shifts still learnable; otherwise all head biases start at 0.
     """
 
     def __init__(self, units: int = 100, memory_slots: int = 128, memory_width: int = 20,
                  read_heads: int = 1, write_heads: int = 1, shift_range: int = 1,
                  controller: str = "lstm", clip_value: float = 20.0, memory_init: float = 1e-6,
-                 **kwargs: Any) -> None:
+                 sequential_writes: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for name, value, minimum in (("units", units, 1), ("memory_slots", memory_slots, 1),
                                      ("memory_width", memory_width, 1),
@@ -60,6 +63,7 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         self.controller_type = controller
         self.clip_value = float(clip_value)
         self.memory_init = float(memory_init)
+        self.sequential_writes = bool(sequential_writes)
         if controller == "lstm":
             self.controller = tf.keras.layers.LSTMCell(units, name="controller")
         else:
@@ -67,7 +71,20 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         self._read_size = read_parameter_size(memory_width, shift_range)
         self._write_size = write_parameter_size(memory_width, shift_range)
         self.head_layer = tf.keras.layers.Dense(
-            read_heads * self._read_size + write_heads * self._write_size, name="heads")
+            read_heads * self._read_size + write_heads * self._write_size, name="heads",
+            bias_initializer=tf.keras.initializers.Constant(self._initial_head_bias()))
+
+    def _initial_head_bias(self):
+        """Raw head-parameter biases: zeros, or a forward-moving tape for the write heads."""
+        read = [0.0] * self._read_size
+        write = [0.0] * self._write_size
+        if self.sequential_writes:
+            w, r = self.memory_width, self.shift_range
+            write[w + 1] = -6.0  # gate ~ 0.0025: keep the previous focus
+            for k in range(2 * r + 1):
+                write[w + 2 + k] = 6.0 if k == r + 1 else -6.0  # shift +1
+            write[w + 2 + 2 * r + 1] = 6.0  # gamma ~ 7: stay sharp
+        return read * self.read_heads + write * self.write_heads
 
     @property
     def _controller_state_size(self) -> List[int]:
@@ -135,5 +152,5 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
                       memory_width=self.memory_width, read_heads=self.read_heads,
                       write_heads=self.write_heads, shift_range=self.shift_range,
                       controller=self.controller_type, clip_value=self.clip_value,
-                      memory_init=self.memory_init)
+                      memory_init=self.memory_init, sequential_writes=self.sequential_writes)
         return config

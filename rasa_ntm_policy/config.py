@@ -1,0 +1,81 @@
+"""NTMPolicy's options: defaults, and validation that names the offending option."""
+from numbers import Integral, Real
+from typing import Any, Dict
+
+from rasa.shared.exceptions import InvalidConfigException
+
+DEFAULTS: Dict[str, Any] = {
+    # memory
+    "memory_slots": 64,
+    "memory_width": 20,
+    "read_heads": 1,
+    "write_heads": 1,
+    "shift_range": 1,
+    # controller and embeddings
+    "controller": "lstm",
+    "controller_units": 64,
+    "embedding_dimension": 20,
+    "label_hidden_units": 32,
+    "clip_value": 20.0,
+    "dropout": 0.0,
+    "similarity_scale": 0.0,
+    "skip_turn_features": True,
+    "l2_regularization": 0.0,
+    "sequential_writes": True,
+    "copy_mechanism": True,
+    # training
+    "epochs": 200,
+    "batch_size": 16,
+    "learning_rate": 0.003,
+    "gradient_clip_norm": 10.0,
+    "random_seed": 42,
+    # Rasa's own keys
+    "priority": 1,
+}
+
+# keys Rasa itself may add to a policy's config
+RASA_KEYS = {"finetuning_epoch_fraction", "name"}
+
+POSITIVE_INTEGERS = ("memory_slots", "memory_width", "read_heads", "write_heads",
+                     "controller_units", "embedding_dimension", "label_hidden_units", "epochs",
+                     "batch_size")
+POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
+CONTROLLERS = ("lstm", "dense")
+
+
+def _fail(option: str, message: str) -> None:
+    raise InvalidConfigException(f"NTMPolicy: option '{option}' {message}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def validate(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Returns the defaults updated with config; raises InvalidConfigException on a bad value."""
+    unknown = sorted(set(config) - set(DEFAULTS) - RASA_KEYS)
+    if unknown:
+        raise InvalidConfigException(
+            f"NTMPolicy: unknown option(s) {', '.join(repr(k) for k in unknown)}; "
+            f"known options are {', '.join(sorted(DEFAULTS))}")
+    merged = {**DEFAULTS, **config}
+    for option in POSITIVE_INTEGERS:
+        if not _is_int(merged[option]) or merged[option] < 1:
+            _fail(option, f"must be a positive integer, got {merged[option]!r}")
+    for option in POSITIVE_REALS:
+        value = merged[option]
+        if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
+            _fail(option, f"must be a positive number, got {value!r}")
+    if not _is_int(merged["shift_range"]) or merged["shift_range"] < 0:
+        _fail("shift_range", f"must be an integer >= 0, got {merged['shift_range']!r}")
+    if 2 * merged["shift_range"] + 1 > merged["memory_slots"]:
+        _fail("shift_range", f"{merged['shift_range']} does not fit memory_slots "
+                             f"{merged['memory_slots']} (needs 2 * shift_range + 1 <= memory_slots)")
+    if merged["controller"] not in CONTROLLERS:
+        _fail("controller", f"must be one of {CONTROLLERS}, got {merged['controller']!r}")
+    dropout = merged["dropout"]
+    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+        _fail("dropout", f"must be a number in [0, 1), got {dropout!r}")
+    if merged["random_seed"] is not None and not _is_int(merged["random_seed"]):
+        _fail("random_seed", f"must be an integer or null, got {merged['random_seed']!r}")
+    return merged

@@ -1,0 +1,80 @@
+"""Training the NTM dialogue model on full dialogues, with a TED-like progress bar."""
+import logging
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from rasa_ntm_policy.model import NTMDialogueModel
+
+logger = logging.getLogger(__name__)
+
+PAD_LABEL = -1
+
+
+def pad_labels(labels: List[List[int]], length: int) -> np.ndarray:
+    """[B, length] label ids, PAD_LABEL after each dialogue's end."""
+    padded = np.full([len(labels), length], PAD_LABEL, np.int32)
+    for b, ids in enumerate(labels):
+        padded[b, :len(ids)] = ids[:length]
+    return padded
+
+
+def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
+    """scores [B,T,A], labels [B,T] (PAD_LABEL masked) -> mean cross-entropy, accuracy."""
+    mask = tf.cast(labels != PAD_LABEL, tf.float32)
+    safe = tf.maximum(labels, 0)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=scores)
+    count = tf.maximum(tf.reduce_sum(mask), 1.0)
+    correct = tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), safe), tf.float32)
+    return tf.reduce_sum(losses * mask) / count, tf.reduce_sum(correct * mask) / count
+
+
+def train_model(model: NTMDialogueModel, turns: np.ndarray, labels: np.ndarray,
+                label_features: np.ndarray, config: Dict, epochs: int,
+                optimizer: tf.keras.optimizers.Optimizer, show_progress: bool) -> Dict[str, float]:
+    """Trains on turns [B,T,F] and labels [B,T] for epochs; returns the last epoch's metrics.
+
+    Every batch has the same shape (the last one is filled up with repeated dialogues whose
+    labels are masked), so the training step compiles once with XLA.
+    """
+    num_dialogues = turns.shape[0]
+    batch_size = min(config["batch_size"], num_dialogues)
+    rng = np.random.default_rng(config["random_seed"])
+    label_features = tf.constant(label_features)
+
+    @tf.function(jit_compile=True)
+    def train_step(batch_turns, batch_labels):
+        with tf.GradientTape() as tape:
+            scores = model.scores(batch_turns, label_features, training=True)
+            loss, accuracy = masked_loss_and_accuracy(scores, batch_labels)
+            l2 = config["l2_regularization"]
+            total = loss + l2 * tf.add_n([tf.nn.l2_loss(v) for v in model.trainable_variables
+                                         if "kernel" in v.name]) if l2 else loss
+        variables = model.trainable_variables
+        grads = tape.gradient(total, variables)
+        grads, _ = tf.clip_by_global_norm(grads, config["gradient_clip_norm"])
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss, accuracy
+
+    metrics = {"loss": float("nan"), "acc": float("nan")}
+    progress = tqdm(range(epochs), desc="Epochs", disable=not show_progress)
+    for _ in progress:
+        order = rng.permutation(num_dialogues)
+        losses, accuracies = [], []
+        for start in range(0, num_dialogues, batch_size):
+            index = order[start:start + batch_size]
+            batch_labels = labels[index]
+            if len(index) < batch_size:  # fill up, masking the fillers' labels
+                filler = order[:batch_size - len(index)]
+                index = np.concatenate([index, filler])
+                batch_labels = np.concatenate(
+                    [batch_labels, np.full_like(labels[filler], PAD_LABEL)])
+            loss, accuracy = train_step(turns[index], batch_labels)
+            losses.append(float(loss))
+            accuracies.append(float(accuracy))
+        metrics = {"loss": float(np.mean(losses)), "acc": float(np.mean(accuracies))}
+        progress.set_postfix({"t_loss": f"{metrics['loss']:.3f}", "acc": f"{metrics['acc']:.3f}"})
+    logger.debug(f"NTMPolicy finished training: {metrics}")
+    return metrics
