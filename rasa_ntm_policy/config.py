@@ -12,20 +12,23 @@ DEFAULTS: Dict[str, Any] = {
     "write_heads": 1,
     "shift_range": 1,
     # controller and embeddings
-    "controller": "lstm",
+    "controller": "dense",
     "controller_units": 64,
     "embedding_dimension": 20,
     "label_hidden_units": 32,
     "clip_value": 20.0,
-    "dropout": 0.0,
-    "similarity_scale": 0.0,
+    "dropout": 0.2,
+    "similarity_scale": 5.0,
     "skip_turn_features": True,
     "l2_regularization": 0.0,
-    "sequential_writes": True,
+    "sequential_writes": False,
     "copy_mechanism": True,
+    "restore_digressions": True,
+    "name_ids": False,
+    "use_augmented_trackers": False,
     # training
     "epochs": 200,
-    "batch_size": 16,
+    "batch_size": 8,
     "learning_rate": 0.003,
     "gradient_clip_norm": 10.0,
     "random_seed": 42,
@@ -37,7 +40,7 @@ DEFAULTS: Dict[str, Any] = {
 RASA_KEYS = {"finetuning_epoch_fraction", "name"}
 
 POSITIVE_INTEGERS = ("memory_slots", "memory_width", "read_heads", "write_heads",
-                     "controller_units", "embedding_dimension", "label_hidden_units", "epochs",
+                     "controller_units", "embedding_dimension", "epochs",
                      "batch_size")
 POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
 CONTROLLERS = ("lstm", "dense")
@@ -66,6 +69,8 @@ def validate(config: Dict[str, Any]) -> Dict[str, Any]:
         value = merged[option]
         if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
             _fail(option, f"must be a positive number, got {value!r}")
+    if not _is_int(merged["label_hidden_units"]) or merged["label_hidden_units"] < 0:
+        _fail("label_hidden_units", f"must be an integer >= 0, got {merged['label_hidden_units']!r}")
     if not _is_int(merged["shift_range"]) or merged["shift_range"] < 0:
         _fail("shift_range", f"must be an integer >= 0, got {merged['shift_range']!r}")
     if 2 * merged["shift_range"] + 1 > merged["memory_slots"]:

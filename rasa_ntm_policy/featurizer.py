@@ -10,10 +10,11 @@ Everything the featurizer knows is a vocabulary of names built from the training
 stored as JSON; anything not in it (an intent, entity, slot or action the model never saw)
 contributes only through its known tokens, or not at all, and never raises.
 """
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from rasa.shared.core.constants import ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS, USER
+from rasa.shared.core.constants import (ACTION_LISTEN_NAME, ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS,
+                                       USER)
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.nlu.constants import ACTION_NAME, ACTION_TEXT, ENTITIES, INTENT
 
@@ -25,8 +26,62 @@ def name_tokens(name: Optional[str]) -> List[str]:
     return [token for token in (name or "").lower().split("_") if token]
 
 
+NO_RESTORE = -1
+
+
+def restore_indices(states: Sequence[State]) -> np.ndarray:
+    """[T] for each turn, the earlier turn whose memory state it returns to, or NO_RESTORE.
+
+    A digression is a loop that brings no new information: the bot takes again an action it took
+    before (not action_listen), with the same slot values and active loop, and the user has
+    mentioned no entity type since then that they had not mentioned before it. After such a loop
+    (any number of chitchat, explain, correct or "did that work?" turns) the conversation is where
+    it was, so turn t returns to the memory state of that earlier turn s (REDP's copy mechanism,
+    which restores the state from before a digression, made exact). Turn s is the latest such turn.
+    """
+    restore = np.full([len(states)], NO_RESTORE, np.int32)
+    anchors: Dict[Any, Tuple[int, frozenset]] = {}
+    entities_seen: set = set()
+    for t, state in enumerate(states):
+        entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
+        previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
+        if previous is None or previous == ACTION_LISTEN_NAME:
+            continue
+        key = (previous, tuple(sorted((state.get(SLOTS) or {}).items())),
+               (state.get(ACTIVE_LOOP) or {}).get("name"))
+        seen = frozenset(entities_seen)
+        if key in anchors and anchors[key][1] == seen:
+            restore[t] = anchors[key][0]
+        anchors[key] = (t, seen)
+    return restore
+
+
+def folded_turns(restore: np.ndarray) -> np.ndarray:
+    """The turns whose processing, in order, leaves the memory as it is after the last turn.
+
+    With S_t = S_restore[t] where restore[t] >= 0, and S_t = step(S_t-1, x_t) otherwise.
+    """
+    path, t = [], len(restore) - 1
+    while t >= 0:
+        if restore[t] >= 0:
+            t = int(restore[t])
+        else:
+            path.append(t)
+            t -= 1
+    return np.asarray(path[::-1], np.int32)
+
+
 def _index(names: Iterable[str]) -> Dict[str, int]:
     return {name: i for i, name in enumerate(dict.fromkeys(names))}
+
+
+def names_needing_ids(names: Sequence[str]) -> List[str]:
+    """The names whose token set doesn't tell them apart from every other name."""
+    bags: Dict[frozenset, List[str]] = {}
+    for name in dict.fromkeys(names):
+        bags.setdefault(frozenset(name_tokens(name)), []).append(name)
+    return [name for group in bags.values() if len(group) > 1 or not next(iter(
+        (frozenset(name_tokens(n)) for n in group))) for name in group]
 
 
 class DialogueFeaturizer:
@@ -38,14 +93,19 @@ class DialogueFeaturizer:
     """
 
     def __init__(self, intents: Sequence[str], entities: Sequence[str],
-                 slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str]) -> None:
-        self.intents = _index(intents)
+                 slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str],
+                 name_ids: bool = False) -> None:
+        self.name_ids = bool(name_ids)
+        self.all_intents, self.all_actions = list(intents), list(actions)
+        # with name_ids, every intent and action has a one-hot feature of its own; without,
+        # only those whose tokens don't identify them (the rest are their bags of tokens)
+        self.intents = _index(intents if name_ids else names_needing_ids(intents))
         self.entities = _index(entities)
         self.slot_sizes = {name: int(size) for name, size in slots.items()}
         self.loops = _index(loops)
-        self.actions = _index(actions)
-        self.intent_tokens = _index(t for name in self.intents for t in name_tokens(name))
-        self.action_tokens = _index(t for name in self.actions for t in name_tokens(name))
+        self.actions = _index(actions if name_ids else names_needing_ids(actions))
+        self.intent_tokens = _index(t for name in intents for t in name_tokens(name))
+        self.action_tokens = _index(t for name in actions for t in name_tokens(name))
         offsets, start = {}, 0
         for part, size in (("intent", len(self.intents)), ("intent_tokens", len(self.intent_tokens)),
                            ("entities", len(self.entities)),
@@ -63,11 +123,12 @@ class DialogueFeaturizer:
             slot_offset += size
 
     @classmethod
-    def from_domain(cls, domain: Domain) -> "DialogueFeaturizer":
+    def from_domain(cls, domain: Domain, name_ids: bool = False) -> "DialogueFeaturizer":
         slots = {slot.name: slot.feature_dimensionality() for slot in domain.slots
                  if slot.influence_conversation}
         return cls(intents=domain.intents, entities=domain.entities, slots=slots,
-                   loops=domain.form_names, actions=domain.action_names_or_texts)
+                   loops=domain.form_names, actions=domain.action_names_or_texts,
+                   name_ids=name_ids)
 
     # --- turns -------------------------------------------------------------------------------
     def encode_turn(self, state: State, out: np.ndarray) -> None:
@@ -106,13 +167,16 @@ class DialogueFeaturizer:
             self.encode_turn(state, features[t])
         return features
 
-    def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int) -> np.ndarray:
-        """[B, length, F] features, each dialogue zero-padded (or cut) to length turns."""
+    def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int):
+        """[B, length, F] features and [B, length] restore indices, padded (or cut) to length."""
         features = np.zeros([len(dialogues), length, self.turn_size], np.float32)
+        restore = np.full([len(dialogues), length], NO_RESTORE, np.int32)
         for b, states in enumerate(dialogues):
             for t, state in enumerate(states[:length]):
                 self.encode_turn(state, features[b, t])
-        return features
+            indices = restore_indices(states[:length])
+            restore[b, :len(indices)] = indices
+        return features, restore
 
     # --- labels ------------------------------------------------------------------------------
     def encode_actions(self, action_names: Sequence[str]) -> np.ndarray:
@@ -129,13 +193,14 @@ class DialogueFeaturizer:
 
     # --- persistence -------------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, "intents": list(self.intents),
+        return {"format_version": FORMAT_VERSION, "intents": self.all_intents,
                 "entities": list(self.entities), "slots": self.slot_sizes,
-                "loops": list(self.loops), "actions": list(self.actions)}
+                "loops": list(self.loops), "actions": self.all_actions,
+                "name_ids": self.name_ids}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DialogueFeaturizer":
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported featurizer format {data.get('format_version')!r}")
         return cls(intents=data["intents"], entities=data["entities"], slots=data["slots"],
-                   loops=data["loops"], actions=data["actions"])
+                   loops=data["loops"], actions=data["actions"], name_ids=data["name_ids"])

@@ -10,7 +10,7 @@ Shapes: B dialogues, T turns, F turn features, A actions, L label features, D em
 Action embeddings come from the action's name tokens as well as its identity, so an action never
 seen in some context (or never seen at all) still gets a sensible score.
 """
-from typing import Any, Dict, NamedTuple
+from typing import Any, Dict, NamedTuple, Optional
 
 import tensorflow as tf
 
@@ -29,39 +29,95 @@ class NTMDialogueModel(tf.keras.Model):
     def __init__(self, turn_size: int, label_size: int, config: Dict[str, Any]) -> None:
         super().__init__(name="ntm_dialogue_model")
         self.turn_size, self.label_size = turn_size, label_size
+        self.copy = config["copy_mechanism"]
+        # With the copy mechanism each slot also stores, verbatim, the label features of the
+        # turn's previous action (the last label_size columns of the turn features).
+        value_size = label_size if self.copy else 0
+        self.slot_width = config["memory_width"] + value_size
         self.cell = NTMCell(units=config["controller_units"], memory_slots=config["memory_slots"],
-                            memory_width=config["memory_width"], read_heads=config["read_heads"],
+                            memory_width=self.slot_width, read_heads=config["read_heads"],
                             write_heads=config["write_heads"], shift_range=config["shift_range"],
                             controller=config["controller"], clip_value=config["clip_value"],
-                            sequential_writes=config["sequential_writes"], name="ntm")
-        self.rnn = tf.keras.layers.RNN(self.cell, return_sequences=True, name="turns")
-        self.input_dropout = tf.keras.layers.Dropout(config["dropout"])
+                            sequential_writes=config["sequential_writes"],
+                            value_size=value_size, name="ntm")
+        self.dropout = config["dropout"]
         self.dialogue_embedding = tf.keras.layers.Dense(config["embedding_dimension"],
                                                         name="dialogue_embedding")
-        self.label_hidden = tf.keras.layers.Dense(config["label_hidden_units"], activation="relu",
-                                                  name="label_hidden")
+        # no hidden layer by default: a linear label embedding is a sum of token embeddings,
+        # so a copied action and the current context add up (ask_price + explain -> explain_price)
+        self.label_hidden = (tf.keras.layers.Dense(config["label_hidden_units"],
+                                                   activation="relu", name="label_hidden")
+                             if config["label_hidden_units"] else tf.identity)
         self.label_embedding = tf.keras.layers.Dense(config["embedding_dimension"],
                                                      name="label_embedding")
         self.similarity_scale = config["similarity_scale"]
-        self.copy = config["copy_mechanism"]
         if self.copy:
-            read_size = config["read_heads"] * config["memory_width"]
-            self.copy_features = tf.keras.layers.Dense(label_size, name="copy_features")
             self.copy_gate = tf.keras.layers.Dense(1, activation="sigmoid", name="copy_gate")
-        self.read_size = config["read_heads"] * config["memory_width"]
+        self.read_size = config["read_heads"] * self.slot_width
         self.skip_turn = config["skip_turn_features"]
         self._jit_step = tf.function(self._cell_step, jit_compile=True)
         self.predict_last = tf.function(self._predict_last, input_signature=[
-            tf.TensorSpec([None, turn_size], tf.float32),
+            tf.TensorSpec([None, turn_size], tf.float32), tf.TensorSpec([turn_size], tf.float32),
             tf.TensorSpec([None, label_size], tf.float32)])
 
     def build_all(self) -> None:
         """Creates every weight (so checkpoints can be restored into a fresh model)."""
-        self.scores(tf.zeros([1, 1, self.turn_size]), tf.zeros([1, self.label_size]))
+        self.scores(tf.zeros([1, 1, self.turn_size]), tf.fill([1, 1], -1),
+                    tf.zeros([1, self.label_size]))
 
-    def embed_dialogues(self, turns: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """turns [B,T,F] -> dialogue embeddings [B,T,D]."""
-        hidden = self.rnn(self.input_dropout(turns, training=training))
+    def run_turns(self, turns: tf.Tensor, restore: tf.Tensor) -> tf.Tensor:
+        """The cell over turns [B,T,F] with digression restores [B,T] -> outputs [B,T,O].
+
+        Where restore[b, t] = s >= 0, the memory state (and output) after turn t is the one after
+        turn s: the digression between them is undone (see featurizer.restore_indices).
+        """
+        if not self.cell.built:
+            self.cell.build(turns.shape)
+        batch = turns.shape[0] if turns.shape[0] is not None else tf.shape(turns)[0]
+        num_turns = turns.shape[1] if turns.shape[1] is not None else tf.shape(turns)[1]
+        state = self.cell.get_initial_state(batch_size=batch)
+        output = tf.zeros([batch, self.cell.output_size])
+        # the state and output after every turn, [T, B, ...], read back by one-hot selection
+        # (differentiable and XLA-friendly)
+        history = [tf.zeros(tf.concat([[num_turns], tf.shape(v)], 0)) for v in [output] + state]
+
+        def select(past, source):
+            # past [T, B, ...], source [B] -> [B, ...]: row b of past[source[b]]
+            one_hot = tf.one_hot(source, num_turns, axis=0)  # [T, B]
+            one_hot = tf.reshape(one_hot, tf.concat([tf.shape(one_hot),
+                                                     tf.ones([tf.rank(past) - 2], tf.int32)], 0))
+            return tf.reduce_sum(one_hot * past, axis=0)
+
+        def body(t, state, history):
+            output, state = self.cell(turns[:, t], state)
+            values = [output] + list(state)
+            source = restore[:, t]
+            has_source = source >= 0
+            if tf.reduce_any(has_source):
+                safe = tf.maximum(source, 0)
+                values = [tf.where(tf.reshape(has_source, [-1] + [1] * (len(v.shape) - 1)),
+                                   select(h, safe), v) for h, v in zip(history, values)]
+            history = [tf.tensor_scatter_nd_update(h, [[t]], v[None])
+                       for h, v in zip(history, values)]
+            return t + 1, values[1:], history
+
+        _, _, history = tf.while_loop(lambda t, *_: t < num_turns, body,
+                                      (tf.constant(0), state, history),
+                                      maximum_iterations=num_turns)
+        return tf.transpose(history[0], [1, 0, 2])
+
+    def embed_dialogues(self, turns: tf.Tensor, restore: tf.Tensor,
+                        dropout_seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """turns [B,T,F], restore [B,T] -> dialogue embeddings [B,T,D].
+
+        With a dropout_seed ([2] int32, training only), input features are dropped with a
+        stateless random mask, so training is reproducible from the policy's random_seed.
+        """
+        inputs = turns
+        if dropout_seed is not None and self.dropout > 0:
+            keep = tf.random.stateless_uniform(tf.shape(turns), dropout_seed) >= self.dropout
+            inputs = tf.where(keep, turns / (1.0 - self.dropout), 0.0)
+        hidden = self.run_turns(inputs, restore)
         return self._dialogue_embedding(hidden, turns)
 
     def _dialogue_embedding(self, hidden, turns):
@@ -70,10 +126,11 @@ class NTMDialogueModel(tf.keras.Model):
             hidden = tf.concat([hidden, turns], axis=-1)
         embedding = self.dialogue_embedding(hidden)
         if self.copy:
-            # copy: what the heads read, mapped to label features and embedded like an action
-            copied = self.label_embedding(self.label_hidden(self.copy_features(reads)))
+            # copy: the previous-action features the first read head found, embedded like an
+            # action, so a past action can be predicted again whatever it was
+            copied = self.label_embedding(self.label_hidden(reads[..., :self.label_size]))
             gate = self.copy_gate(hidden)
-            embedding = (1.0 - gate) * embedding + gate * copied
+            embedding = embedding + gate * copied
         if self.similarity_scale:
             embedding = tf.math.l2_normalize(embedding, -1) * self.similarity_scale
         return embedding
@@ -85,22 +142,25 @@ class NTMDialogueModel(tf.keras.Model):
             embedding = tf.math.l2_normalize(embedding, -1)
         return embedding
 
-    def scores(self, turns: tf.Tensor, labels: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """[B,T,F], [A,L] -> similarity of every turn's dialogue embedding to every action."""
-        return tf.einsum("btd,ad->bta", self.embed_dialogues(turns, training),
+    def scores(self, turns: tf.Tensor, restore: tf.Tensor, labels: tf.Tensor,
+               dropout_seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """[B,T,F], [B,T], [A,L] -> similarity of each turn's dialogue embedding to each action."""
+        return tf.einsum("btd,ad->bta", self.embed_dialogues(turns, restore, dropout_seed),
                          self.embed_labels(labels))
 
-    def call(self, inputs, training=False):
-        turns, labels = inputs
-        return self.scores(turns, labels, training)
+    def call(self, inputs):
+        turns, restore, labels = inputs
+        return self.scores(turns, restore, labels)
 
     # --- prediction: a tf.while_loop over turns whose body is one XLA-compiled cluster --------
     def _cell_step(self, turn, state):
         output, new_state = self.cell(turn, state)
         return output, new_state
 
-    def _predict_last(self, turns: tf.Tensor, labels: tf.Tensor) -> Prediction:
-        """turns [T,F] of one dialogue (T >= 1), labels [A,L] -> Prediction for the last turn."""
+    def _predict_last(self, turns: tf.Tensor, last_turn: tf.Tensor,
+                      labels: tf.Tensor) -> Prediction:
+        """One dialogue's folded turns [T,F] (T >= 1, featurizer.folded_turns), the features of
+        its actual last turn [F], and labels [A,L] -> Prediction for the last turn."""
         batch = turns[None]
         state = self.cell.get_initial_state(batch_size=1)
         output = tf.zeros([1, self.cell.output_size])
@@ -112,6 +172,6 @@ class NTMDialogueModel(tf.keras.Model):
 
         _, output, state = tf.while_loop(lambda t, *_: t < num_turns, body,
                                          (tf.constant(0), output, state))
-        embedding = self._dialogue_embedding(output, batch[:, -1])
+        embedding = self._dialogue_embedding(output, last_turn[None])
         scores = tf.linalg.matvec(self.embed_labels(labels), embedding[0])
         return Prediction(tf.nn.softmax(scores), state[-3][0], state[-2][0])

@@ -27,7 +27,8 @@ from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
 from rasa_ntm_policy import config as policy_config
-from rasa_ntm_policy.featurizer import DialogueFeaturizer
+from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, folded_turns,
+                                        restore_indices)
 from rasa_ntm_policy.model import NTMDialogueModel
 from rasa_ntm_policy.training import pad_labels, train_model
 
@@ -84,8 +85,10 @@ class NTMPolicy(Policy):
         index = {name: i for i, name in enumerate(domain.action_names_or_texts)}
         labels = [[index[a] for a in dialogue] for dialogue in actions]
         length = max(len(s) for s in states)
-        turns = self.dialogue_featurizer.encode_dialogues(states, length)
-        return turns, pad_labels(labels, length)
+        turns, restore = self.dialogue_featurizer.encode_dialogues(states, length)
+        if not self.config["restore_digressions"]:
+            restore[:] = NO_RESTORE
+        return turns, restore, pad_labels(labels, length)
 
     def _new_model(self) -> NTMDialogueModel:
         model = NTMDialogueModel(self.dialogue_featurizer.turn_size,
@@ -97,6 +100,10 @@ class NTMPolicy(Policy):
               **kwargs: Any) -> Resource:
         trackers = SupportedData.trackers_for_supported_data(self.supported_data(),
                                                              training_trackers)
+        if not self.config["use_augmented_trackers"]:
+            # Rasa's augmentation glues random stories together; a policy that reads whole
+            # conversations learns nothing from those seams (REDP also trained without them)
+            trackers = [t for t in trackers if not getattr(t, "is_augmented", False)]
         trackers = [t for t in trackers if len(t.events) > 0]
         if not trackers:
             rasa.shared.utils.io.raise_warning(
@@ -109,17 +116,18 @@ class NTMPolicy(Policy):
             tf.keras.utils.set_random_seed(seed)
         finetuning = self.finetune_mode and self.model is not None
         if not finetuning:
-            self.dialogue_featurizer = DialogueFeaturizer.from_domain(domain)
+            self.dialogue_featurizer = DialogueFeaturizer.from_domain(
+                domain, name_ids=self.config["name_ids"])
             self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:
             self.optimizer = tf.keras.optimizers.Adam(self.config["learning_rate"])
-        turns, labels = self._training_data(trackers, domain)
+        turns, restore, labels = self._training_data(trackers, domain)
         label_features = self.dialogue_featurizer.encode_actions(domain.action_names_or_texts)
         logger.info(f"NTMPolicy: training on {turns.shape[0]} dialogues of up to "
                     f"{turns.shape[1]} turns for {self.config['epochs']} epochs"
                     + (" (finetuning)" if finetuning else ""))
-        train_model(self.model, turns, labels, label_features, self.config,
+        train_model(self.model, turns, restore, labels, label_features, self.config,
                     self.config["epochs"], self.optimizer,
                     show_progress=not rasa.shared.utils.io.is_logging_disabled())
         self.persist()
@@ -139,7 +147,12 @@ class NTMPolicy(Policy):
             return self._prediction(self._default_predictions(domain))
         states = self._prediction_states(tracker, domain, rule_only_data=rule_only_data) or [{}]
         turns = self.dialogue_featurizer.encode_dialogue(states)
-        prediction = self.model.predict_last(turns, self._label_features(domain))
+        if self.config["restore_digressions"]:
+            path = folded_turns(restore_indices(states))
+        else:
+            path = np.arange(len(states))
+        prediction = self.model.predict_last(turns[path], turns[-1],
+                                             self._label_features(domain))
         probabilities = prediction.probabilities.numpy().astype(float).tolist()
         return self._prediction(probabilities, diagnostic_data={
             "read_weights": prediction.read_weights.numpy(),
@@ -188,7 +201,7 @@ class NTMPolicy(Policy):
             policy.model = policy._new_model()
             tf.train.Checkpoint(model=policy.model).read(
                 str(path / WEIGHTS_PREFIX)).assert_existing_objects_matched()
-        except (OSError, ValueError, KeyError, TypeError, tf.errors.OpError,
+        except (OSError, ValueError, KeyError, TypeError, IndexError, tf.errors.OpError,
                 AssertionError) as error:
             raise NTMPolicyLoadError(
                 f"NTMPolicy: the persisted model in '{path}' is broken or incompatible "

@@ -31,23 +31,24 @@ def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
     return tf.reduce_sum(losses * mask) / count, tf.reduce_sum(correct * mask) / count
 
 
-def train_model(model: NTMDialogueModel, turns: np.ndarray, labels: np.ndarray,
+def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
+                labels: np.ndarray,
                 label_features: np.ndarray, config: Dict, epochs: int,
                 optimizer: tf.keras.optimizers.Optimizer, show_progress: bool) -> Dict[str, float]:
-    """Trains on turns [B,T,F] and labels [B,T] for epochs; returns the last epoch's metrics.
+    """Trains on turns [B,T,F], restores [B,T] and labels [B,T]; returns the last epoch's metrics.
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
     labels are masked), so the training step compiles once with XLA.
     """
     num_dialogues = turns.shape[0]
     batch_size = min(config["batch_size"], num_dialogues)
-    rng = np.random.default_rng(config["random_seed"])
+    rng = np.random.default_rng(config["random_seed"])  # batch order and dropout masks
     label_features = tf.constant(label_features)
 
     @tf.function(jit_compile=True)
-    def train_step(batch_turns, batch_labels):
+    def train_step(batch_turns, batch_restore, batch_labels, dropout_seed):
         with tf.GradientTape() as tape:
-            scores = model.scores(batch_turns, label_features, training=True)
+            scores = model.scores(batch_turns, batch_restore, label_features, dropout_seed)
             loss, accuracy = masked_loss_and_accuracy(scores, batch_labels)
             l2 = config["l2_regularization"]
             total = loss + l2 * tf.add_n([tf.nn.l2_loss(v) for v in model.trainable_variables
@@ -71,7 +72,8 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, labels: np.ndarray,
                 index = np.concatenate([index, filler])
                 batch_labels = np.concatenate(
                     [batch_labels, np.full_like(labels[filler], PAD_LABEL)])
-            loss, accuracy = train_step(turns[index], batch_labels)
+            dropout_seed = rng.integers(0, 2 ** 31 - 1, size=2).astype(np.int32)
+            loss, accuracy = train_step(turns[index], restore[index], batch_labels, dropout_seed)
             losses.append(float(loss))
             accuracies.append(float(accuracy))
         metrics = {"loss": float(np.mean(losses)), "acc": float(np.mean(accuracies))}

@@ -33,12 +33,15 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
       sequential_writes: start training with write heads that, by default, keep their previous
         focus and shift it one slot forward each step (a tape: step t writes slot t), content
         addressing and other shifts still learnable; otherwise all head biases start at 0.
+      value_size: V <= memory_width. The last V columns of each input are values that the
+        write heads store verbatim in the first V columns of the slots they write (see
+        memory_step), so the read vectors can copy them back; 0 (default) for none.
     """
 
     def __init__(self, units: int = 100, memory_slots: int = 128, memory_width: int = 20,
                  read_heads: int = 1, write_heads: int = 1, shift_range: int = 1,
                  controller: str = "lstm", clip_value: float = 20.0, memory_init: float = 1e-6,
-                 sequential_writes: bool = False, **kwargs: Any) -> None:
+                 sequential_writes: bool = False, value_size: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for name, value, minimum in (("units", units, 1), ("memory_slots", memory_slots, 1),
                                      ("memory_width", memory_width, 1),
@@ -50,6 +53,9 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         if 2 * shift_range + 1 > memory_slots:
             raise ValueError(f"NTMCell: shift_range {shift_range} does not fit {memory_slots} "
                              f"memory slots (needs 2 * shift_range + 1 <= memory_slots)")
+        if not isinstance(value_size, int) or not 0 <= value_size <= memory_width:
+            raise ValueError(f"NTMCell: value_size must be an integer in [0, memory_width], "
+                             f"got {value_size!r}")
         if controller not in CONTROLLERS:
             raise ValueError(f"NTMCell: controller must be one of {CONTROLLERS}, got {controller!r}")
         if not clip_value > 0:
@@ -64,6 +70,7 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         self.clip_value = float(clip_value)
         self.memory_init = float(memory_init)
         self.sequential_writes = bool(sequential_writes)
+        self.value_size = value_size
         if controller == "lstm":
             self.controller = tf.keras.layers.LSTMCell(units, name="controller")
         else:
@@ -139,8 +146,9 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         split = self.read_heads * self._read_size
         raw_read = tf.reshape(raw[:, :split], [-1, self.read_heads, self._read_size])
         raw_write = tf.reshape(raw[:, split:], [-1, self.write_heads, self._write_size])
+        values = inputs[:, -self.value_size:] if self.value_size else None
         result = memory_step(memory, read_weights, write_weights, raw_read, raw_write,
-                             self.clip_value)
+                             self.clip_value, values)
         flat_reads = tf.reshape(result.reads, [-1, self.read_heads * self.memory_width])
         new_state = list(controller_state) + [flat_reads, result.read_weights,
                                               result.write_weights, result.memory]
@@ -152,5 +160,6 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
                       memory_width=self.memory_width, read_heads=self.read_heads,
                       write_heads=self.write_heads, shift_range=self.shift_range,
                       controller=self.controller_type, clip_value=self.clip_value,
-                      memory_init=self.memory_init, sequential_writes=self.sequential_writes)
+                      memory_init=self.memory_init, sequential_writes=self.sequential_writes,
+                      value_size=self.value_size)
         return config

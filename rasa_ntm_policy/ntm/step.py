@@ -21,7 +21,7 @@ class MemoryStepResult(NamedTuple):
 
 
 def memory_step(memory, read_weights_prev, write_weights_prev, raw_read, raw_write,
-                clip_value: float = 20.0) -> MemoryStepResult:
+                clip_value: float = 20.0, values=None) -> MemoryStepResult:
     """Address, write and read one step from raw (unconstrained) head parameters.
 
     Args:
@@ -29,6 +29,9 @@ def memory_step(memory, read_weights_prev, write_weights_prev, raw_read, raw_wri
       read_weights_prev: [B, Hr, N]; write_weights_prev: [B, Hw, N].
       raw_read: [B, Hr, W + 2R + 4]; raw_write: [B, Hw, 3W + 2R + 4].
       clip_value: bound on the raw parameters.
+      values: optional [B, V] with V <= W: written verbatim into the first V columns of the
+        slots each write head addresses (erase 1, add values there), so reads return them as
+        they were (a copy), while the other W - V columns hold what the controller writes.
     Returns:
       MemoryStepResult.
     """
@@ -39,7 +42,14 @@ def memory_step(memory, read_weights_prev, write_weights_prev, raw_read, raw_wri
     write = head_parameters(raw_write, width, shift_range, True, clip_value)
     write_weights = addressing.address(memory, write_weights_prev, write.keys, write.strengths,
                                        write.gate, write.shift_weights, write.gamma)
-    memory = memory_ops.write(memory, write_weights, write.erase, write.add)
+    erase, add = write.erase, write.add
+    if values is not None:
+        values = tf.convert_to_tensor(values, tf.float32)
+        value_size = values.shape[-1]
+        heads = tf.shape(add)[1]
+        erase = tf.concat([tf.ones_like(erase[..., :value_size]), erase[..., value_size:]], -1)
+        add = tf.concat([tf.tile(values[:, None, :], [1, heads, 1]), add[..., value_size:]], -1)
+    memory = memory_ops.write(memory, write_weights, erase, add)
     read = head_parameters(raw_read, width, shift_range, False, clip_value)
     read_weights = addressing.address(memory, read_weights_prev, read.keys, read.strengths,
                                       read.gate, read.shift_weights, read.gamma)

@@ -1,0 +1,84 @@
+import pytest
+from rasa.shared.core.domain import Domain
+
+from tests.rasa_helpers import load_trackers
+
+DOMAIN_YAML = """
+version: "3.1"
+intents: [greet, request_hotel, request_restaurant, inform, chitchat, explain, affirm]
+entities: [location, price]
+slots:
+  location:
+    type: text
+    influence_conversation: false
+    mappings: [{type: from_entity, entity: location}]
+  price:
+    type: categorical
+    values: [cheap, expensive]
+    influence_conversation: true
+    mappings: [{type: from_entity, entity: price}]
+responses:
+  utter_greet: [{text: hi}]
+  utter_ask_location_hotel: [{text: "where?"}]
+  utter_ask_location_restaurant: [{text: "where to eat?"}]
+  utter_ask_price: [{text: "price?"}]
+  utter_explain_location_hotel: [{text: because hotels}]
+  utter_explain_location_restaurant: [{text: because restaurants}]
+  utter_chitchat: [{text: bla}]
+  utter_done_hotel: [{text: done hotel}]
+  utter_done_restaurant: [{text: done restaurant}]
+"""
+
+
+def digression(k, ask):
+    return "".join(f"""
+  - intent: chitchat
+  - action: utter_chitchat
+  - action: {ask}""" for _ in range(k))
+
+
+def task_story(task, k, name=None):
+    ask = f"utter_ask_location_{task}"
+    return f"""
+- story: {name or f'{task} with {k} digressions'}
+  steps:
+  - intent: request_{task}
+  - action: {ask}{digression(k, ask)}
+  - intent: inform
+    entities:
+    - location: rome
+  - action: utter_ask_price
+  - intent: explain
+  - action: utter_explain_location_{task}
+  - action: utter_ask_price
+  - intent: inform
+    entities:
+    - price: cheap
+  - slot_was_set:
+    - price: cheap
+  - action: utter_done_{task}
+"""
+
+
+def stories(*parts):
+    return 'version: "3.1"\nstories:' + "".join(parts)
+
+
+@pytest.fixture(scope="session")
+def domain():
+    return Domain.from_yaml(DOMAIN_YAML)
+
+
+@pytest.fixture(scope="session")
+def story_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("stories")
+
+
+@pytest.fixture(scope="session")
+def trackers(domain, story_dir):
+    text = stories(task_story("hotel", 1), task_story("restaurant", 2),
+                   task_story("hotel", 0), task_story("restaurant", 0))
+    return load_trackers(text, domain, story_dir)
+
+
+FAST = {"epochs": 150, "memory_slots": 16, "controller_units": 32, "random_seed": 3}
