@@ -19,8 +19,7 @@ slots:
     mappings: [{type: from_entity, entity: price}]
 responses:
   utter_greet: [{text: hi}]
-  utter_ask_location_hotel: [{text: "where?"}]
-  utter_ask_location_restaurant: [{text: "where to eat?"}]
+  utter_ask_location: [{text: "where?"}]
   utter_ask_price: [{text: "price?"}]
   utter_explain_location_hotel: [{text: because hotels}]
   utter_explain_location_restaurant: [{text: because restaurants}]
@@ -38,7 +37,8 @@ def digression(k, ask):
 
 
 def task_story(task, k, name=None):
-    ask = f"utter_ask_location_{task}"
+    """Only the first user turn says which task it is; k digressions follow."""
+    ask = "utter_ask_location"
     return f"""
 - story: {name or f'{task} with {k} digressions'}
   steps:
