@@ -1,0 +1,1 @@
+"""Custom actions of the example bot (run them with `rasa run actions`)."""
