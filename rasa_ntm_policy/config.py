@@ -18,7 +18,7 @@ DEFAULTS: Dict[str, Any] = {
     "label_hidden_units": 32,
     "clip_value": 20.0,
     "dropout": 0.2,
-    "similarity_scale": 5.0,
+    "similarity_scale": 10.0,
     "skip_turn_features": True,
     "l2_regularization": 0.0,
     "sequential_writes": False,
