@@ -1,0 +1,106 @@
+import numpy as np
+from rasa.shared.core.domain import Domain
+
+from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, folded_turns, name_tokens,
+                                        names_needing_ids, restore_indices)
+
+DOMAIN = Domain.from_yaml("""
+version: "3.1"
+intents: [request_hotel, inform, chitchat]
+entities: [price]
+slots:
+  price:
+    type: categorical
+    values: [cheap, expensive]
+    mappings: [{type: from_entity, entity: price}]
+responses:
+  utter_ask_price: [{text: "price?"}]
+  utter_explain_price_hotel: [{text: "because"}]
+  utter_chitchat: [{text: "bla"}]
+""")
+
+
+def listen(intent, entities=()):
+    user = {"intent": intent}
+    if entities:
+        user["entities"] = tuple(entities)
+    return {"prev_action": {"action_name": "action_listen"}, "user": user}
+
+
+def after(action, intent, entities=(), slots=None):
+    state = listen(intent, entities)
+    state["prev_action"] = {"action_name": action}
+    if slots:
+        state["slots"] = slots
+    return state
+
+
+def test_names_split_into_tokens():
+    assert name_tokens("utter_explain_price_hotel") == ["utter", "explain", "price", "hotel"]
+    assert name_tokens(None) == []
+
+
+def test_only_names_their_tokens_cannot_tell_apart_get_ids():
+    assert names_needing_ids(["utter_a_b", "utter_b_a", "utter_c"]) == ["utter_a_b", "utter_b_a"]
+
+
+def test_turn_features_have_intent_tokens_entities_slots_and_previous_action():
+    f = DialogueFeaturizer.from_domain(DOMAIN)
+    x = f.encode_dialogue([after("utter_explain_price_hotel", "request_hotel", ["price"],
+                                 {"price": (1.0, 0.0, 0.0)})])[0]
+    assert x.shape == (f.turn_size,) and set(np.unique(x)) <= {0.0, 1.0}
+    # tokens request, hotel + entity price + slot value + action tokens utter/explain/price/hotel
+    assert x.sum() == 2 + 1 + 1 + 4
+    # the label features of an action are the previous-action block of the turn features
+    label = f.encode_actions(["utter_explain_price_hotel"])[0]
+    np.testing.assert_array_equal(x[-f.label_size:], label)
+
+
+def test_unknown_names_and_slots_are_ignored_not_fatal():
+    f = DialogueFeaturizer.from_domain(DOMAIN)
+    x = f.encode_dialogue([after("utter_brand_new", "never_seen", ["nope"],
+                                 {"price": (1.0,), "unknown_slot": (1.0,)})])
+    assert x.shape == (1, f.turn_size) and x.sum() == 1  # only the known token "utter"
+    assert f.encode_actions(["action_unknown_thing"]).shape == (1, f.label_size)
+
+
+def test_featurizer_round_trips_through_json_dict():
+    f = DialogueFeaturizer.from_domain(DOMAIN)
+    g = DialogueFeaturizer.from_dict(f.to_dict())
+    states = [listen("request_hotel"), after("utter_ask_price", "request_hotel")]
+    np.testing.assert_array_equal(f.encode_dialogue(states), g.encode_dialogue(states))
+    np.testing.assert_array_equal(f.encode_actions(DOMAIN.action_names_or_texts),
+                                  g.encode_actions(DOMAIN.action_names_or_texts))
+
+
+def chitchat_loop(k):
+    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel")]
+    for _ in range(k):
+        states += [listen("chitchat"), after("utter_chitchat", "chitchat"),
+                   after("utter_ask_price", "chitchat")]
+    return states
+
+
+def test_a_digression_loop_returns_to_the_state_before_it():
+    states = chitchat_loop(3) + [listen("inform", ["price"])]
+    restore = restore_indices(states)
+    # each re-ask returns to the first ask (turn 2); the loops' inner turns chain back too
+    assert restore[5] == 2 and restore[8] == 5 and restore[11] == 8
+    assert restore[4] == NO_RESTORE and restore[7] == 4
+    np.testing.assert_array_equal(folded_turns(restore), [0, 1, 2, 12])
+
+
+def test_folding_is_independent_of_the_digression_length():
+    short = folded_turns(restore_indices(chitchat_loop(1) + [listen("inform", ["price"])]))
+    long = folded_turns(restore_indices(chitchat_loop(40) + [listen("inform", ["price"])]))
+    assert len(short) == len(long) == 4
+
+
+def test_new_information_or_new_slot_values_are_not_folded():
+    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("inform", ["price"]), after("utter_ask_price", "inform", ["price"])]
+    assert restore_indices(states)[4] == NO_RESTORE  # a new entity was mentioned
+    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"),
+              after("utter_ask_price", "chitchat", slots={"price": (1.0, 0.0, 0.0)})]
+    assert restore_indices(states)[4] == NO_RESTORE  # a slot changed
