@@ -4,7 +4,7 @@ VENV ?= .venv
 export RASA_TELEMETRY_ENABLED = false
 export PYENV_VERSION ?= 3.10.13
 
-.PHONY: install test run train bench-copy clean
+.PHONY: install test run bench-copy clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,11 @@ install: $(VENV)/.installed
 test: install
 	$(VENV)/bin/python -m pytest tests
 
+run: install
+	scripts/run_example_bot.sh $(abspath $(VENV))
+
 bench-copy: install
 	$(VENV)/bin/python bench/copy_task.py
 
 clean:
-	rm -rf $(VENV) example_bot/models
+	rm -rf $(VENV) example_bot/models example_bot/tracker.db example_bot/actions.log

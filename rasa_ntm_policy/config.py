@@ -43,6 +43,15 @@ POSITIVE_INTEGERS = ("memory_slots", "memory_width", "read_heads", "write_heads"
                      "controller_units", "embedding_dimension", "epochs",
                      "batch_size")
 POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
+NON_NEGATIVE_REALS = ("similarity_scale", "l2_regularization")
+BOOLEANS = ("skip_turn_features", "sequential_writes", "copy_mechanism", "restore_digressions",
+            "name_ids", "use_augmented_trackers")
+# options that shape the trained model: a loaded model keeps the ones it was trained with
+ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_heads",
+                        "shift_range", "controller", "controller_units", "embedding_dimension",
+                        "label_hidden_units", "clip_value", "similarity_scale",
+                        "skip_turn_features", "sequential_writes", "copy_mechanism",
+                        "restore_digressions", "name_ids")
 CONTROLLERS = ("lstm", "dense")
 
 
@@ -69,6 +78,15 @@ def validate(config: Dict[str, Any]) -> Dict[str, Any]:
         value = merged[option]
         if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
             _fail(option, f"must be a positive number, got {value!r}")
+    for option in NON_NEGATIVE_REALS:
+        value = merged[option]
+        if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+            _fail(option, f"must be a number >= 0, got {value!r}")
+    for option in BOOLEANS:
+        if not isinstance(merged[option], bool):
+            _fail(option, f"must be true or false, got {merged[option]!r}")
+    if not _is_int(merged["priority"]):
+        _fail("priority", f"must be an integer, got {merged['priority']!r}")
     if not _is_int(merged["label_hidden_units"]) or merged["label_hidden_units"] < 0:
         _fail("label_hidden_units", f"must be an integer >= 0, got {merged['label_hidden_units']!r}")
     if not _is_int(merged["shift_range"]) or merged["shift_range"] < 0:

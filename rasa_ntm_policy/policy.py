@@ -193,7 +193,7 @@ class NTMPolicy(Policy):
             saved = metadata["config"]
             # the architecture is what was trained; training options may change (finetuning)
             merged = {**saved, **{k: v for k, v in config.items()
-                                  if k not in ARCHITECTURE_OPTIONS}}
+                                  if k not in policy_config.ARCHITECTURE_OPTIONS}}
             if not metadata["trained"]:
                 return cls(merged, model_storage, resource, execution_context)
             featurizer = DialogueFeaturizer.from_dict(metadata["featurizer"])
@@ -208,7 +208,3 @@ class NTMPolicy(Policy):
                 f"({type(error).__name__}: {error}). Retrain with `rasa train`.") from error
         return policy
 
-
-ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_heads",
-                        "shift_range", "controller", "controller_units", "embedding_dimension",
-                        "label_hidden_units", "clip_value")
