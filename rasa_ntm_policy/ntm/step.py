@@ -43,7 +43,7 @@ def memory_step(memory, read_weights_prev, write_weights_prev, raw_read, raw_wri
     write_weights = addressing.address(memory, write_weights_prev, write.keys, write.strengths,
                                        write.gate, write.shift_weights, write.gamma)
     erase, add = write.erase, write.add
-    if values is not None:
+    if values is not None:  # erase 1 and add the values in the first V columns
         values = tf.convert_to_tensor(values, tf.float32)
         value_size = values.shape[-1]
         heads = tf.shape(add)[1]
