@@ -2,13 +2,17 @@
 
 Shapes: B dialogues, T turns, F turn features, A actions, L label features, D embedding size.
 
-  turn features [B,T,F] -> NTMCell over the turns -> [B,T,U+Hr*W]
-  dialogue embedding = Dense(D)([cell output, turn features])          [B,T,D]
-  action embedding   = Dense(D)(relu(Dense(H)(label features)))        [A,D]
-  scores = dialogue embedding . action embedding                       [B,T,A]
+  turn features [B,T,F] -> NTMCell over the turns (digressions undone) -> [B,T,U+Hr*W']
+  action embedding   = Dense(D)(relu(Dense(H)(label features)))                  [A,D]
+  copied             = action embedding of what the first read head read back   [B,T,D]
+  dialogue embedding = Dense(D)([cell output, turn features]) + gate * copied   [B,T,D]
+  scores = scale * cosine(dialogue embedding, action embedding)                 [B,T,A]
 
-Action embeddings come from the action's name tokens as well as its identity, so an action never
-seen in some context (or never seen at all) still gets a sensible score.
+Each memory slot is W' = W + L wide: W learnt columns and, with the copy mechanism, the L label
+features of the turn's previous action, stored verbatim, so a read can bring back a past action
+(the question pending before a digression) whatever it was. Action embeddings come from the
+action's name tokens, so an action never seen in some context (or never seen at all) still gets a
+sensible score.
 """
 from typing import Any, Dict, NamedTuple, Optional
 
@@ -43,8 +47,7 @@ class NTMDialogueModel(tf.keras.Model):
         self.dropout = config["dropout"]
         self.dialogue_embedding = tf.keras.layers.Dense(config["embedding_dimension"],
                                                         name="dialogue_embedding")
-        # no hidden layer by default: a linear label embedding is a sum of token embeddings,
-        # so a copied action and the current context add up (ask_price + explain -> explain_price)
+        # label_hidden_units 0 makes the label embedding linear (a sum of token embeddings)
         self.label_hidden = (tf.keras.layers.Dense(config["label_hidden_units"],
                                                    activation="relu", name="label_hidden")
                              if config["label_hidden_units"] else tf.identity)

@@ -68,13 +68,12 @@ class NTMPolicy(Policy):
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  execution_context: ExecutionContext,
-                 featurizer: Optional[DialogueFeaturizer] = None,
-                 model: Optional[NTMDialogueModel] = None) -> None:
+                 featurizer: Optional[DialogueFeaturizer] = None) -> None:
         config = policy_config.validate(config)
         super().__init__(config, model_storage, resource, execution_context,
                          featurizer=FullDialogueTrackerFeaturizer(SingleStateFeaturizer()))
         self.dialogue_featurizer = featurizer
-        self.model = model
+        self.model: Optional[NTMDialogueModel] = None
         self._label_cache: Tuple[Tuple[str, ...], Optional[np.ndarray]] = ((), None)
         self.optimizer: Optional[tf.keras.optimizers.Optimizer] = None
 
