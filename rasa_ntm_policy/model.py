@@ -58,10 +58,9 @@ class NTMDialogueModel(tf.keras.Model):
             self.copy_gate = tf.keras.layers.Dense(1, activation="sigmoid", name="copy_gate")
         self.read_size = config["read_heads"] * self.slot_width
         self.skip_turn = config["skip_turn_features"]
-        self._jit_step = tf.function(self._cell_step, jit_compile=True)
-        self.predict_last = tf.function(self._predict_last, input_signature=[
-            tf.TensorSpec([None, turn_size], tf.float32), tf.TensorSpec([turn_size], tf.float32),
-            tf.TensorSpec([None, label_size], tf.float32)])
+        # the whole prediction loop is one XLA program, compiled once per bucket length
+        self.predict_last = tf.function(self._predict_last, jit_compile=True,
+                                        reduce_retracing=True)
 
     def build_all(self) -> None:
         """Creates every weight (so checkpoints can be restored into a fresh model)."""
@@ -155,22 +154,23 @@ class NTMDialogueModel(tf.keras.Model):
         turns, restore, labels = inputs
         return self.scores(turns, restore, labels)
 
-    # --- prediction: a tf.while_loop over turns whose body is one XLA-compiled cluster --------
-    def _cell_step(self, turn, state):
-        output, new_state = self.cell(turn, state)
-        return output, new_state
-
-    def _predict_last(self, turns: tf.Tensor, last_turn: tf.Tensor,
+    # --- prediction: one XLA program, a while loop over the turns around the cell step -------
+    def _predict_last(self, turns: tf.Tensor, num_turns: tf.Tensor, last_turn: tf.Tensor,
                       labels: tf.Tensor) -> Prediction:
-        """One dialogue's folded turns [T,F] (T >= 1, featurizer.folded_turns), the features of
-        its actual last turn [F], and labels [A,L] -> Prediction for the last turn."""
-        batch = turns[None]
+        """Prediction for the last turn of one dialogue.
+
+        Args:
+          turns: [T, F] the dialogue's folded turns (featurizer.folded_turns), zero-padded to a
+            bucket length T (see bucket_length) so that few lengths are ever compiled.
+          num_turns: scalar int32, the real number of turns (1 <= num_turns <= T).
+          last_turn: [F] the features of the dialogue's actual last turn.
+          labels: [A, L] label features of the domain's actions.
+        """
         state = self.cell.get_initial_state(batch_size=1)
         output = tf.zeros([1, self.cell.output_size])
-        num_turns = tf.shape(turns)[0]
 
         def body(t, output, state):
-            output, state = self._jit_step(batch[:, t], state)
+            output, state = self.cell(turns[None, t], state)
             return t + 1, output, state
 
         _, output, state = tf.while_loop(lambda t, *_: t < num_turns, body,
@@ -178,3 +178,11 @@ class NTMDialogueModel(tf.keras.Model):
         embedding = self._dialogue_embedding(output, last_turn[None])
         scores = tf.linalg.matvec(self.embed_labels(labels), embedding[0])
         return Prediction(tf.nn.softmax(scores), state[-3][0], state[-2][0])
+
+
+def bucket_length(num_turns: int, smallest: int = 16) -> int:
+    """The padded length a dialogue of num_turns is predicted at: the next power of two."""
+    length = smallest
+    while length < num_turns:
+        length *= 2
+    return length

@@ -29,7 +29,7 @@ import rasa.shared.utils.io
 from rasa_ntm_policy import config as policy_config
 from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, folded_turns,
                                         restore_indices)
-from rasa_ntm_policy.model import NTMDialogueModel
+from rasa_ntm_policy.model import NTMDialogueModel, bucket_length
 from rasa_ntm_policy.training import pad_labels, train_model
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,9 @@ class NTMPolicy(Policy):
             path = folded_turns(restore_indices(states))
         else:
             path = np.arange(len(states))
-        prediction = self.model.predict_last(turns[path], turns[-1],
+        padded = np.zeros([bucket_length(len(path)), turns.shape[1]], np.float32)
+        padded[:len(path)] = turns[path]
+        prediction = self.model.predict_last(padded, np.int32(len(path)), turns[-1],
                                              self._label_features(domain))
         probabilities = prediction.probabilities.numpy().astype(float).tolist()
         return self._prediction(probabilities, diagnostic_data={
