@@ -302,36 +302,27 @@ def search_restaurant(
         ("party", "price"),
         ("cuisine", "party", "price"),
     )
-    for dropped in attempts:
-        conditions = [
-            condition
-            for key, condition in wishes.items()
-            if key not in dropped and condition[1] is not None
-        ]
-        row = _first_match("restaurants", city, conditions)
-        if row is None:
-            continue
-        name, row_city, row_cuisine, row_price, max_party = row
-        description = (
-            f"{name}, a {RESTAURANT_PRICE_WORDS[row_price]} "
-            f"{_cuisine_label(row_cuisine)} restaurant in {row_city}"
+    row = _closest_match("restaurants", city, wishes, attempts)
+    if row is None:  # unreachable: the city is known, so the last try matches
+        return f"one of the restaurants in the centre of {city.title()}"
+    name, row_city, row_cuisine, row_price, max_party = row
+    description = (
+        f"{name}, a {RESTAURANT_PRICE_WORDS[row_price]} "
+        f"{_cuisine_label(row_cuisine)} restaurant in {row_city}"
+    )
+    missed = []
+    if food and row_cuisine != food:
+        missed.append("cuisine")
+    if price_range and row_price != price_range:
+        missed.append("price range")
+    if party and max_party < party:
+        missed.append("group size")
+    if missed:
+        description += (
+            " (the closest match I have; "
+            f"I couldn't match the {_join(missed)})"
         )
-        missed = []
-        if food and row_cuisine != food:
-            missed.append("cuisine")
-        if price_range and row_price != price_range:
-            missed.append("price range")
-        if party and max_party < party:
-            missed.append("group size")
-        if missed:
-            description += (
-                " (the closest match I have; "
-                f"I couldn't match the {_join(missed)})"
-            )
-        return description
-
-    # unreachable: the city is known, so the last try matches
-    return f"one of the restaurants in the centre of {city.title()}"
+    return description
 
 
 def search_hotel(location: Any, price: Any = None, people: Any = None) -> Text:
@@ -356,24 +347,35 @@ def search_hotel(location: Any, price: Any = None, people: Any = None) -> Text:
         "party": ("max_guests >= ?", guests),
         "price": ("price = ?", price_range),
     }
-    for dropped in ((), ("party",), ("party", "price")):
+    row = _closest_match("hotels", city, wishes, ((), ("party",), ("party", "price")))
+    if row is None:
+        return f"one of the hotels in the centre of {city.title()}"
+    name, row_city, row_price, max_guests = row
+    description = f"{name}, a {HOTEL_PRICE_WORDS[row_price]} hotel in {row_city}"
+    if price_range and row_price != price_range:
+        description += " (the closest match to your price range I have)"
+    elif guests and guests > max_guests:
+        description += f" (you'd need more than one room for {guests} people)"
+    return description
+
+
+def _closest_match(
+    table: Text,
+    city: Text,
+    wishes: Dict[Text, Tuple[Text, Any]],
+    attempts: Sequence[Tuple[Text, ...]],
+) -> Optional[Tuple]:
+    """The first row that meets every wish not dropped, trying each attempt in turn."""
+    for dropped in attempts:
         conditions = [
             condition
             for key, condition in wishes.items()
             if key not in dropped and condition[1] is not None
         ]
-        row = _first_match("hotels", city, conditions)
-        if row is None:
-            continue
-        name, row_city, row_price, max_guests = row
-        description = f"{name}, a {HOTEL_PRICE_WORDS[row_price]} hotel in {row_city}"
-        if price_range and row_price != price_range:
-            description += " (the closest match to your price range I have)"
-        elif guests and guests > max_guests:
-            description += f" (you'd need more than one room for {guests} people)"
-        return description
-
-    return f"one of the hotels in the centre of {city.title()}"
+        row = _first_match(table, city, conditions)
+        if row is not None:
+            return row
+    return None
 
 
 def _join(words: List[Text]) -> Text:
