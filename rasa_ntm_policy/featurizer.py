@@ -80,8 +80,7 @@ def names_needing_ids(names: Sequence[str]) -> List[str]:
     bags: Dict[frozenset, List[str]] = {}
     for name in dict.fromkeys(names):
         bags.setdefault(frozenset(name_tokens(name)), []).append(name)
-    return [name for group in bags.values() if len(group) > 1 or not next(iter(
-        (frozenset(name_tokens(n)) for n in group))) for name in group]
+    return [name for bag, group in bags.items() if len(group) > 1 or not bag for name in group]
 
 
 class DialogueFeaturizer:
@@ -153,12 +152,19 @@ class DialogueFeaturizer:
         if loop in self.loops:
             out[self._offsets["loop"] + self.loops[loop]] = 1.0
         previous = state.get(PREVIOUS_ACTION) or {}
-        action = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
-        if action in self.actions:
-            out[self._offsets["action"] + self.actions[action]] = 1.0
-        for token in name_tokens(previous.get(ACTION_NAME)):
+        # the last block of a turn is the previous action in label layout (the model copies it)
+        self._encode_action(previous.get(ACTION_NAME) or previous.get(ACTION_TEXT),
+                            previous.get(ACTION_NAME), out[self._offsets["action"]:])
+
+    def _encode_action(self, name: Optional[str], token_source: Optional[str],
+                       out: np.ndarray) -> None:
+        """Writes an action's label features into out [L]: its one-hot id (if it has one) and
+        the tokens of token_source."""
+        if name in self.actions:
+            out[self.actions[name]] = 1.0
+        for token in name_tokens(token_source):
             if token in self.action_tokens:
-                out[self._offsets["action_tokens"] + self.action_tokens[token]] = 1.0
+                out[len(self.actions) + self.action_tokens[token]] = 1.0
 
     def encode_dialogue(self, states: Sequence[State]) -> np.ndarray:
         """[T, F] features of a conversation's states."""
@@ -172,23 +178,17 @@ class DialogueFeaturizer:
         features = np.zeros([len(dialogues), length, self.turn_size], np.float32)
         restore = np.full([len(dialogues), length], NO_RESTORE, np.int32)
         for b, states in enumerate(dialogues):
-            for t, state in enumerate(states[:length]):
-                self.encode_turn(state, features[b, t])
-            indices = restore_indices(states[:length])
-            restore[b, :len(indices)] = indices
+            states = states[:length]
+            features[b, :len(states)] = self.encode_dialogue(states)
+            restore[b, :len(states)] = restore_indices(states)
         return features, restore
 
     # --- labels ------------------------------------------------------------------------------
     def encode_actions(self, action_names: Sequence[str]) -> np.ndarray:
         """[A, L] label features: one-hot name (if known) and name tokens."""
         features = np.zeros([len(action_names), self.label_size], np.float32)
-        token_offset = len(self.actions)
         for a, name in enumerate(action_names):
-            if name in self.actions:
-                features[a, self.actions[name]] = 1.0
-            for token in name_tokens(name):
-                if token in self.action_tokens:
-                    features[a, token_offset + self.action_tokens[token]] = 1.0
+            self._encode_action(name, name, features[a])
         return features
 
     # --- persistence -------------------------------------------------------------------------
