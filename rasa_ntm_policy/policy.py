@@ -127,7 +127,7 @@ class NTMPolicy(Policy):
                     f"{turns.shape[1]} turns for {self.config['epochs']} epochs"
                     + (" (finetuning)" if finetuning else ""))
         train_model(self.model, turns, restore, labels, label_features, self.config,
-                    self.config["epochs"], self.optimizer,
+                    self.optimizer,
                     show_progress=not rasa.shared.utils.io.is_logging_disabled())
         self.persist()
         return self._resource

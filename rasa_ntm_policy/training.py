@@ -33,9 +33,10 @@ def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
 
 def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
                 labels: np.ndarray,
-                label_features: np.ndarray, config: Dict, epochs: int,
+                label_features: np.ndarray, config: Dict,
                 optimizer: tf.keras.optimizers.Optimizer, show_progress: bool) -> Dict[str, float]:
-    """Trains on turns [B,T,F], restores [B,T] and labels [B,T]; returns the last epoch's metrics.
+    """Trains on turns [B,T,F], restores [B,T] and labels [B,T] for config["epochs"] epochs;
+    returns the last epoch's metrics.
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
     labels are masked), so the training step compiles once with XLA.
@@ -60,7 +61,7 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
         return loss, accuracy
 
     metrics = {"loss": float("nan"), "acc": float("nan")}
-    progress = tqdm(range(epochs), desc="Epochs", disable=not show_progress)
+    progress = tqdm(range(config["epochs"]), desc="Epochs", disable=not show_progress)
     for _ in progress:
         order = rng.permutation(num_dialogues)
         losses, accuracies = [], []
