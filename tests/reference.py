@@ -63,3 +63,16 @@ def write(memory, w, erase, add):
             added += np.outer(w[b, h], add[b, h])
         out[b] = out[b] * keep + added
     return out
+
+
+def linear_shift(w, s):
+    """result(i) = sum_k w(i - k) s(k), k in -R..R, w = 0 outside 0..N-1 (no wrap-around)."""
+    b_, h_, n_ = w.shape
+    r = s.shape[-1] // 2
+    out = np.zeros_like(w, dtype=np.float64)
+    for b in range(b_):
+        for h in range(h_):
+            for i in range(n_):
+                out[b, h, i] = sum(w[b, h, i - k] * s[b, h, k + r]
+                                   for k in range(-r, r + 1) if 0 <= i - k < n_)
+    return out

@@ -82,6 +82,31 @@ def circular_shift(w, shift_weights) -> tf.Tensor:
     return tf.reduce_sum(rolled * shift_weights[:, :, None, :], axis=-1)
 
 
+def linear_shift(w, shift_weights) -> tf.Tensor:
+    """Location addressing by convolution without wrap-around (REDP's time attention).
+
+    result(i) = sum_k w(i - k) s(k), k in -R..R, with w = 0 outside 0..N-1 (so weight shifted past
+    either end is lost); the same convention as circular_shift, whose indices wrap instead.
+
+    Args:
+      w: [B, H, N] weightings.
+      shift_weights: [B, H, 2R+1] distribution over shifts -R..R.
+    Returns:
+      [B, H, N] weightings (summing to at most 1).
+    """
+    w, shift_weights = _as_float(w), _as_float(shift_weights)
+    num_shifts = shift_weights.shape[-1]
+    if num_shifts is None or num_shifts % 2 != 1:
+        raise ValueError(f"shift_weights needs an odd, static last dimension 2R+1, got {num_shifts}")
+    shift_range = num_shifts // 2
+    n_slots = tf.shape(w)[-1]
+    padded = tf.pad(w, [[0, 0], [0, 0], [shift_range, shift_range]])
+    # shifted[..., i, j] = w(i - (j - R)) = padded(i + 2R - j)
+    shifted = tf.stack([padded[:, :, 2 * shift_range - j:2 * shift_range - j + n_slots]
+                        for j in range(num_shifts)], axis=-1)
+    return tf.reduce_sum(shifted * shift_weights[:, :, None, :], axis=-1)
+
+
 def sharpen(w, gamma) -> tf.Tensor:
     """Sharpening (eq. 9): w^gamma / sum(w^gamma), computed as a softmax of gamma * log(w + eps).
 

@@ -1,0 +1,215 @@
+"""REDPPolicy: the Recurrent Embedding Dialogue Policy (rasa_core 0.14.5's EmbeddingPolicy) for
+Rasa 3.6 and TensorFlow 2.
+
+Use it as `- name: rasa_ntm_policy.REDPPolicy` (options: rasa_ntm_policy/redp/config.py and the
+README). Like the original, its predictions are the similarities of the dialogue embedding to
+every action's embedding (cosine similarities clipped at 0, not a distribution; with
+`similarity_type: inner`, a softmax).
+"""
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+import numpy as np
+import tensorflow as tf
+from rasa.core.featurizers.single_state_featurizer import SingleStateFeaturizer
+from rasa.core.featurizers.tracker_featurizers import FullDialogueTrackerFeaturizer
+from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.generator import TrackerWithCachedStates
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+import rasa.shared.utils.io
+
+from rasa_ntm_policy.featurizer import DialogueFeaturizer
+from rasa_ntm_policy.model import bucket_length
+from rasa_ntm_policy.policy import package_fingerprint
+from rasa_ntm_policy.redp import config as redp_config
+from rasa_ntm_policy.redp.featurizer import encode
+from rasa_ntm_policy.redp.model import REDPModel
+from rasa_ntm_policy.redp.training import PAD_LABEL, DialogueData, train_model
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "redp_policy.json"
+WEIGHTS_PREFIX = "weights"
+FORMAT_VERSION = 1
+
+
+class REDPPolicyLoadError(RasaException):
+    """A persisted REDPPolicy could not be read back."""
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT,
+                          is_trainable=True)
+class REDPPolicy(Policy):
+    """Recurrent Embedding Dialogue Policy (Vlasov, Drissner-Schmid, Nichol 2018)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return dict(redp_config.DEFAULTS)
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        return package_fingerprint()
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                 execution_context: ExecutionContext,
+                 featurizer: Optional[DialogueFeaturizer] = None,
+                 data_facts: Optional[Dict[str, Any]] = None) -> None:
+        config = redp_config.validate(config)
+        super().__init__(config, model_storage, resource, execution_context,
+                         featurizer=FullDialogueTrackerFeaturizer(SingleStateFeaturizer()))
+        self.dialogue_featurizer = featurizer
+        # facts taken from the training data: mean dialogue length, resolved attn_shift_range
+        self.data_facts = data_facts or {}
+        self.model: Optional[REDPModel] = None
+        self.optimizer: Optional[tf.keras.optimizers.Optimizer] = None
+        self._label_cache: Tuple[Tuple[str, ...], Optional[np.ndarray]] = ((), None)
+
+    # --- training ----------------------------------------------------------------------------
+    def _training_data(self, trackers: List[TrackerWithCachedStates],
+                       domain: Domain) -> DialogueData:
+        states, actions = self.featurizer.training_states_and_labels(
+            trackers, domain, ignore_action_unlikely_intent=True)
+        index = {name: i for i, name in enumerate(domain.action_names_or_texts)}
+        length = max(len(s) for s in states)
+        labels = np.full([len(states), length], PAD_LABEL, np.int32)
+        for b, dialogue in enumerate(actions):
+            labels[b, :len(dialogue)] = [index[a] for a in dialogue]
+        return DialogueData(*encode(self.dialogue_featurizer, states, length), labels)
+
+    def _new_model(self) -> REDPModel:
+        f = self.dialogue_featurizer
+        model = REDPModel(f.block("intent", "entities").stop - f.block("intent", "entities").start,
+                          f.block("slots", "loop").stop - f.block("slots", "loop").start,
+                          f.label_size, self.config, self.data_facts["attn_shift_range"])
+        model.build_all()
+        return model
+
+    def _listen_features(self) -> np.ndarray:
+        return self.dialogue_featurizer.encode_actions([ACTION_LISTEN_NAME])[0]
+
+    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
+              **kwargs: Any) -> Resource:
+        trackers = SupportedData.trackers_for_supported_data(self.supported_data(),
+                                                             training_trackers)
+        # REDP trained on whole stories, never on Rasa's augmented (glued-together) ones
+        trackers = [t for t in trackers
+                    if not getattr(t, "is_augmented", False) and len(t.events) > 0]
+        if not trackers:
+            rasa.shared.utils.io.raise_warning(
+                "REDPPolicy: no stories to train on; the policy is saved untrained and will "
+                "predict nothing (all-zero probabilities).", category=UserWarning)
+            self.persist()
+            return self._resource
+        seed = self.config["random_seed"]
+        if seed is not None:
+            tf.keras.utils.set_random_seed(seed)
+        finetuning = self.finetune_mode and self.model is not None
+        if not finetuning:
+            self.dialogue_featurizer = DialogueFeaturizer.from_domain(domain)
+        data = self._training_data(trackers, domain)
+        if not finetuning:
+            lengths = (data.labels != PAD_LABEL).sum(-1)
+            mean_length = float(lengths.mean())
+            shift = self.config["attn_shift_range"]
+            self.data_facts = {"mean_dialogue_length": mean_length,
+                               "attn_shift_range": int(mean_length / 2) if shift is None
+                               else int(shift)}
+            self.model = self._new_model()
+            # chrono initialisation: the characteristic time is the mean dialogue length
+            self.model.lstm.set_chrono_bias(mean_length, seed)
+            self.optimizer = None
+        if self.optimizer is None:
+            self.optimizer = tf.keras.optimizers.Adam(self.config["learning_rate"], epsilon=1e-16)
+        logger.info(f"REDPPolicy: training on {data.labels.shape[0]} dialogues of up to "
+                    f"{data.labels.shape[1]} turns for {self.config['epochs']} epochs"
+                    + (" (finetuning)" if finetuning else ""))
+        train_model(self.model, data, self.dialogue_featurizer.encode_actions(
+            domain.action_names_or_texts), self._listen_features(), self.config, self.optimizer,
+            show_progress=not rasa.shared.utils.io.is_logging_disabled())
+        self.persist()
+        return self._resource
+
+    # --- prediction --------------------------------------------------------------------------
+    def _label_features(self, domain: Domain) -> np.ndarray:
+        names = tuple(domain.action_names_or_texts)
+        if self._label_cache[0] != names:
+            self._label_cache = (names, self.dialogue_featurizer.encode_actions(names))
+        return self._label_cache[1]
+
+    def predict_action_probabilities(self, tracker: DialogueStateTracker, domain: Domain,
+                                     rule_only_data: Optional[Dict[Text, Any]] = None,
+                                     **kwargs: Any) -> PolicyPrediction:
+        if self.model is None:
+            return self._prediction(self._default_predictions(domain))
+        states = self._prediction_states(tracker, domain, rule_only_data=rule_only_data) or [{}]
+        length = bucket_length(len(states))
+        user, slots, previous = (x[0] for x in encode(self.dialogue_featurizer, [states], length))
+        prediction = self.model.predict_last(user, slots, previous, np.int32(len(states)),
+                                             self._label_features(domain),
+                                             self._listen_features())
+        similarities = prediction.similarities.numpy()
+        if self.config["similarity_type"] == "cosine":
+            probabilities = np.maximum(similarities, 0.0)  # as the original: clipped cosines
+        else:
+            probabilities = tf.nn.softmax(similarities).numpy()
+        return self._prediction(probabilities.astype(float).tolist(), diagnostic_data={
+            "user_attention": prediction.user_attention.numpy()[:len(states)],
+            "action_attention": prediction.action_attention.numpy()[:len(states)]})
+
+    # --- persistence (JSON + TensorFlow checkpoint; nothing is pickled) ----------------------
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as path:
+            metadata = {"format_version": FORMAT_VERSION, "config": self.config,
+                        "trained": self.model is not None, "data_facts": self.data_facts}
+            if self.model is not None:
+                metadata["featurizer"] = self.dialogue_featurizer.to_dict()
+                tf.train.Checkpoint(model=self.model).write(str(Path(path) / WEIGHTS_PREFIX))
+            rasa.shared.utils.io.dump_obj_as_json_to_file(Path(path) / METADATA_FILE, metadata)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "REDPPolicy":
+        try:
+            with model_storage.read_from(resource) as path:
+                return cls._load_from(Path(path), config, model_storage, resource,
+                                      execution_context)
+        except ValueError:
+            logger.debug(f"REDPPolicy: no persisted model in resource '{resource.name}'")
+            return cls(config, model_storage, resource, execution_context)
+
+    @classmethod
+    def _load_from(cls, path: Path, config: Dict[Text, Any], model_storage: ModelStorage,
+                   resource: Resource, execution_context: ExecutionContext) -> "REDPPolicy":
+        metadata_file = path / METADATA_FILE
+        if not metadata_file.is_file():
+            return cls(config, model_storage, resource, execution_context)
+        try:
+            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+            if metadata.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"unsupported format version {metadata.get('format_version')!r}")
+            saved = metadata["config"]
+            merged = {**saved, **{k: v for k, v in config.items()
+                                  if k not in redp_config.ARCHITECTURE_OPTIONS}}
+            if not metadata["trained"]:
+                return cls(merged, model_storage, resource, execution_context)
+            featurizer = DialogueFeaturizer.from_dict(metadata["featurizer"])
+            policy = cls(merged, model_storage, resource, execution_context,
+                         featurizer=featurizer, data_facts=metadata["data_facts"])
+            policy.model = policy._new_model()
+            tf.train.Checkpoint(model=policy.model).read(
+                str(path / WEIGHTS_PREFIX)).assert_existing_objects_matched()
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+                tf.errors.OpError, AssertionError) as error:  # AttributeError: JSON not an object
+            raise REDPPolicyLoadError(
+                f"REDPPolicy: the persisted model in '{path}' is broken or incompatible "
+                f"({type(error).__name__}: {error}). Retrain with `rasa train`.") from error
+        return policy
