@@ -40,18 +40,20 @@ def restore_indices(states: Sequence[State]) -> np.ndarray:
     which restores the state from before a digression, made exact). Turn s is the latest such turn.
     """
     restore = np.full([len(states)], NO_RESTORE, np.int32)
-    anchors: Dict[Any, Tuple[int, frozenset]] = {}
+    # the set of entity types seen only grows, so two of its states are equal iff their sizes are
+    anchors: Dict[Any, Tuple[int, int]] = {}
     entities_seen: set = set()
     for t, state in enumerate(states):
         entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
         previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
         if previous is None or previous == ACTION_LISTEN_NAME:
             continue
-        key = (previous, tuple(sorted((state.get(SLOTS) or {}).items())),
+        key = (previous, frozenset((state.get(SLOTS) or {}).items()),
                (state.get(ACTIVE_LOOP) or {}).get("name"))
-        seen = frozenset(entities_seen)
-        if key in anchors and anchors[key][1] == seen:
-            restore[t] = anchors[key][0]
+        seen = len(entities_seen)
+        anchor = anchors.get(key)
+        if anchor is not None and anchor[1] == seen:
+            restore[t] = anchor[0]
         anchors[key] = (t, seen)
     return restore
 
@@ -121,6 +123,14 @@ class DialogueFeaturizer:
             self._slot_offsets[name] = slot_offset
             slot_offset += size
 
+    def block(self, first: str, last: str) -> slice:
+        """The columns of turn features from block `first` to block `last` (inclusive), e.g.
+        block("intent", "entities") is the user's part of a turn."""
+        parts = list(self._offsets)
+        end_part = parts.index(last) + 1
+        end = self._offsets[parts[end_part]] if end_part < len(parts) else self.turn_size
+        return slice(self._offsets[first], end)
+
     @classmethod
     def from_domain(cls, domain: Domain, name_ids: bool = False) -> "DialogueFeaturizer":
         slots = {slot.name: slot.feature_dimensionality() for slot in domain.slots
@@ -131,7 +141,8 @@ class DialogueFeaturizer:
 
     # --- turns -------------------------------------------------------------------------------
     def encode_turn(self, state: State, out: np.ndarray) -> None:
-        """Writes the features of one state into out [F] (zeros on entry)."""
+        """Writes the features of one state into out [F] (zeros on entry); slot values are
+        copied as they are (encode_dialogue zeroes NaNs)."""
         user = state.get(USER) or {}
         intent = user.get(INTENT)
         if intent in self.intents:
@@ -147,7 +158,7 @@ class DialogueFeaturizer:
             if size is None or len(values) != size:
                 continue  # a slot the model doesn't know, or whose shape changed
             start = self._slot_offsets[name]
-            out[start:start + size] = np.nan_to_num(np.asarray(values, np.float32))
+            out[start:start + size] = values  # NaN (unset numeric slot) is zeroed by the caller
         loop = (state.get(ACTIVE_LOOP) or {}).get("name")
         if loop in self.loops:
             out[self._offsets["loop"] + self.loops[loop]] = 1.0
@@ -171,7 +182,7 @@ class DialogueFeaturizer:
         features = np.zeros([len(states), self.turn_size], np.float32)
         for t, state in enumerate(states):
             self.encode_turn(state, features[t])
-        return features
+        return np.nan_to_num(features, copy=False)
 
     def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int):
         """[B, length, F] features and [B, length] restore indices, padded (or cut) to length."""
