@@ -15,16 +15,17 @@ DEFAULTS: Dict[str, Any] = {
     "controller": "dense",
     "controller_units": 64,
     "embedding_dimension": 20,
-    "label_hidden_units": 32,
+    "label_hidden_units": 0,
     "clip_value": 20.0,
     "dropout": 0.2,
-    "similarity_scale": 10.0,
+    "similarity_scale": 0.0,
     "skip_turn_features": True,
     "l2_regularization": 0.0,
     "sequential_writes": False,
     "copy_mechanism": True,
     "restore_digressions": True,
     "name_ids": False,
+    "context_action": True,
     "use_augmented_trackers": False,
     # training
     "epochs": 200,
@@ -45,13 +46,13 @@ POSITIVE_INTEGERS = ("memory_slots", "memory_width", "read_heads", "write_heads"
 POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
 NON_NEGATIVE_REALS = ("similarity_scale", "l2_regularization")
 BOOLEANS = ("skip_turn_features", "sequential_writes", "copy_mechanism", "restore_digressions",
-            "name_ids", "use_augmented_trackers")
+            "name_ids", "use_augmented_trackers", "context_action")
 # options that shape the trained model: a loaded model keeps the ones it was trained with
 ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_heads",
                         "shift_range", "controller", "controller_units", "embedding_dimension",
                         "label_hidden_units", "clip_value", "similarity_scale",
                         "skip_turn_features", "sequential_writes", "copy_mechanism",
-                        "restore_digressions", "name_ids")
+                        "restore_digressions", "name_ids", "context_action")
 CONTROLLERS = ("lstm", "dense")
 
 

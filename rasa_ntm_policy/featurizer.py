@@ -73,6 +73,25 @@ def folded_turns(restore: np.ndarray) -> np.ndarray:
     return np.asarray(path[::-1], np.int32)
 
 
+def context_actions(states: Sequence[State]) -> List[Optional[str]]:
+    """[T] for each turn, the bot action the user's latest message answered (None before any).
+
+    That is the previous action of the turn just before the latest turn that follows
+    action_listen: the question pending while the user digresses, explains or corrects, which
+    the bot may have to come back to (REDP's attention over past bot actions learnt to find it).
+    """
+    contexts: List[Optional[str]] = []
+    context = before = None
+    for state in states:
+        previous = state.get(PREVIOUS_ACTION) or {}
+        name = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
+        if name == ACTION_LISTEN_NAME:
+            context = before
+        contexts.append(context)
+        before = name
+    return contexts
+
+
 def _index(names: Iterable[str]) -> Dict[str, int]:
     return {name: i for i, name in enumerate(dict.fromkeys(names))}
 
@@ -89,14 +108,17 @@ class DialogueFeaturizer:
     """Turns Rasa states into [T, F] turn features and actions into [A, L] label features.
 
     Turn feature layout: intent one-hot | intent tokens | entities | slot features |
-    active loop | previous action one-hot | previous action tokens.
+    active loop | [context action one-hot | context action tokens] | previous action one-hot |
+    previous action tokens. The context action (with context_action) is the bot action the
+    user's latest message answered (see context_actions).
     Label feature layout: action one-hot | action tokens.
     """
 
     def __init__(self, intents: Sequence[str], entities: Sequence[str],
                  slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str],
-                 name_ids: bool = False) -> None:
+                 name_ids: bool = False, context_action: bool = False) -> None:
         self.name_ids = bool(name_ids)
+        self.context_action = bool(context_action)
         self.all_intents, self.all_actions = list(intents), list(actions)
         # with name_ids, every intent and action has a one-hot feature of its own; without,
         # only those whose tokens don't identify them (the rest are their bags of tokens)
@@ -107,17 +129,18 @@ class DialogueFeaturizer:
         self.actions = _index(actions if name_ids else names_needing_ids(actions))
         self.intent_tokens = _index(t for name in intents for t in name_tokens(name))
         self.action_tokens = _index(t for name in actions for t in name_tokens(name))
+        self.label_size = max(len(self.actions) + len(self.action_tokens), 1)
         offsets, start = {}, 0
         for part, size in (("intent", len(self.intents)), ("intent_tokens", len(self.intent_tokens)),
                            ("entities", len(self.entities)),
                            ("slots", sum(self.slot_sizes.values())), ("loop", len(self.loops)),
+                           ("context", self.label_size if context_action else 0),
                            ("action", len(self.actions)),
                            ("action_tokens", len(self.action_tokens))):
             offsets[part] = start
             start += size
         self._offsets = offsets
         self.turn_size = max(start, 1)
-        self.label_size = max(len(self.actions) + len(self.action_tokens), 1)
         slot_offset, self._slot_offsets = offsets["slots"], {}
         for name, size in self.slot_sizes.items():
             self._slot_offsets[name] = slot_offset
@@ -132,15 +155,16 @@ class DialogueFeaturizer:
         return slice(self._offsets[first], end)
 
     @classmethod
-    def from_domain(cls, domain: Domain, name_ids: bool = False) -> "DialogueFeaturizer":
+    def from_domain(cls, domain: Domain, name_ids: bool = False,
+                    context_action: bool = False) -> "DialogueFeaturizer":
         slots = {slot.name: slot.feature_dimensionality() for slot in domain.slots
                  if slot.influence_conversation}
         return cls(intents=domain.intents, entities=domain.entities, slots=slots,
                    loops=domain.form_names, actions=domain.action_names_or_texts,
-                   name_ids=name_ids)
+                   name_ids=name_ids, context_action=context_action)
 
     # --- turns -------------------------------------------------------------------------------
-    def encode_turn(self, state: State, out: np.ndarray) -> None:
+    def encode_turn(self, state: State, out: np.ndarray, context: Optional[str] = None) -> None:
         """Writes the features of one state into out [F] (zeros on entry); slot values are
         copied as they are (encode_dialogue zeroes NaNs)."""
         user = state.get(USER) or {}
@@ -163,6 +187,9 @@ class DialogueFeaturizer:
         if loop in self.loops:
             out[self._offsets["loop"] + self.loops[loop]] = 1.0
         previous = state.get(PREVIOUS_ACTION) or {}
+        if self.context_action and context is not None:
+            start = self._offsets["context"]
+            self._encode_action(context, context, out[start:start + self.label_size])
         # the last block of a turn is the previous action in label layout (the model copies it)
         self._encode_action(previous.get(ACTION_NAME) or previous.get(ACTION_TEXT),
                             previous.get(ACTION_NAME), out[self._offsets["action"]:])
@@ -177,11 +204,15 @@ class DialogueFeaturizer:
             if token in self.action_tokens:
                 out[len(self.actions) + self.action_tokens[token]] = 1.0
 
-    def encode_dialogue(self, states: Sequence[State]) -> np.ndarray:
-        """[T, F] features of a conversation's states."""
-        features = np.zeros([len(states), self.turn_size], np.float32)
-        for t, state in enumerate(states):
-            self.encode_turn(state, features[t])
+    def encode_dialogue(self, states: Sequence[State],
+                        turns: Optional[Sequence[int]] = None) -> np.ndarray:
+        """[T', F] features of a conversation's turns (all T of them, or those listed in turns;
+        a turn's context comes from the whole conversation)."""
+        contexts = context_actions(states) if self.context_action else None
+        turns = range(len(states)) if turns is None else turns
+        features = np.zeros([len(turns), self.turn_size], np.float32)
+        for i, t in enumerate(turns):
+            self.encode_turn(states[t], features[i], contexts[t] if contexts else None)
         return np.nan_to_num(features, copy=False)
 
     def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int):
@@ -207,11 +238,12 @@ class DialogueFeaturizer:
         return {"format_version": FORMAT_VERSION, "intents": self.all_intents,
                 "entities": list(self.entities), "slots": self.slot_sizes,
                 "loops": list(self.loops), "actions": self.all_actions,
-                "name_ids": self.name_ids}
+                "name_ids": self.name_ids, "context_action": self.context_action}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DialogueFeaturizer":
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported featurizer format {data.get('format_version')!r}")
         return cls(intents=data["intents"], entities=data["entities"], slots=data["slots"],
-                   loops=data["loops"], actions=data["actions"], name_ids=data["name_ids"])
+                   loops=data["loops"], actions=data["actions"], name_ids=data["name_ids"],
+                   context_action=data.get("context_action", False))

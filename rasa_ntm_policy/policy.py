@@ -116,7 +116,8 @@ class NTMPolicy(Policy):
         finetuning = self.finetune_mode and self.model is not None
         if not finetuning:
             self.dialogue_featurizer = DialogueFeaturizer.from_domain(
-                domain, name_ids=self.config["name_ids"])
+                domain, name_ids=self.config["name_ids"],
+                context_action=self.config["context_action"])
             self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:
@@ -145,13 +146,14 @@ class NTMPolicy(Policy):
         if self.model is None:
             return self._prediction(self._default_predictions(domain))
         states = self._prediction_states(tracker, domain, rule_only_data=rule_only_data) or [{}]
-        turns = self.dialogue_featurizer.encode_dialogue(states)
         if self.config["restore_digressions"]:
             path = folded_turns(restore_indices(states))
         else:
             path = np.arange(len(states))
+        # only the turns the memory runs over (and the last one) are featurized
+        turns = self.dialogue_featurizer.encode_dialogue(states, list(path) + [len(states) - 1])
         padded = np.zeros([bucket_length(len(path)), turns.shape[1]], np.float32)
-        padded[:len(path)] = turns[path]
+        padded[:len(path)] = turns[:-1]
         prediction = self.model.predict_last(padded, np.int32(len(path)), turns[-1],
                                              self._label_features(domain))
         probabilities = prediction.probabilities.numpy().astype(float).tolist()
@@ -202,8 +204,8 @@ class NTMPolicy(Policy):
             policy.model = policy._new_model()
             tf.train.Checkpoint(model=policy.model).read(
                 str(path / WEIGHTS_PREFIX)).assert_existing_objects_matched()
-        except (OSError, ValueError, KeyError, TypeError, IndexError, tf.errors.OpError,
-                AssertionError) as error:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+                tf.errors.OpError, AssertionError) as error:
             raise NTMPolicyLoadError(
                 f"NTMPolicy: the persisted model in '{path}' is broken or incompatible "
                 f"({type(error).__name__}: {error}). Retrain with `rasa train`.") from error
