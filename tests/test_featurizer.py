@@ -1,8 +1,9 @@
 import numpy as np
 from rasa.shared.core.domain import Domain
 
-from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, folded_turns, name_tokens,
-                                        names_needing_ids, restore_indices)
+from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, context_actions,
+                                        folded_turns, name_tokens, names_needing_ids,
+                                        restore_indices)
 
 DOMAIN = Domain.from_yaml("""
 version: "3.1"
@@ -104,3 +105,46 @@ def test_new_information_or_new_slot_values_are_not_folded():
               listen("chitchat"),
               after("utter_ask_price", "chitchat", slots={"price": (1.0, 0.0, 0.0)})]
     assert restore_indices(states)[4] == NO_RESTORE  # a slot changed
+
+
+def test_context_action_is_the_bot_action_the_latest_user_message_answered():
+    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"), after("utter_chitchat", "chitchat"),
+              after("utter_ask_price", "chitchat"), listen("explain"),
+              after("utter_explain_price_hotel", "explain")]
+    assert context_actions(states) == [None, None, None, "utter_ask_price", "utter_ask_price",
+                                       "utter_ask_price", "utter_ask_price", "utter_ask_price"]
+    # the conversation's first user message answers nothing
+    assert context_actions([listen("greet")]) == [None]
+
+
+def test_context_block_holds_the_context_action_in_label_layout():
+    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
+    plain = DialogueFeaturizer.from_domain(DOMAIN)
+    assert f.turn_size == plain.turn_size + f.label_size
+    states = [listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"), after("utter_chitchat", "chitchat")]
+    x = f.encode_dialogue(states)
+    context = f.block("context", "context")
+    np.testing.assert_array_equal(x[3, context], f.encode_actions(["utter_ask_price"])[0])
+    assert x[:2, context].sum() == 0
+    # the previous action stays the last block (the copy mechanism's values)
+    np.testing.assert_array_equal(x[3, -f.label_size:], f.encode_actions(["utter_chitchat"])[0])
+    # everything else is what the featurizer without context gives
+    rest = np.delete(x, np.arange(context.start, context.stop), axis=1)
+    np.testing.assert_array_equal(rest, plain.encode_dialogue(states))
+
+
+def test_selected_turns_get_their_context_from_the_whole_conversation():
+    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
+    states = [listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"), after("utter_chitchat", "chitchat")]
+    np.testing.assert_array_equal(f.encode_dialogue(states, [0, 3]),
+                                  f.encode_dialogue(states)[[0, 3]])
+    g = DialogueFeaturizer.from_dict(f.to_dict())
+    assert g.context_action
+    np.testing.assert_array_equal(g.encode_dialogue(states), f.encode_dialogue(states))
+    # a model saved before the option existed loads without it
+    old = f.to_dict()
+    del old["context_action"]
+    assert not DialogueFeaturizer.from_dict(old).context_action
