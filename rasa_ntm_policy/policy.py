@@ -5,17 +5,12 @@ cell steps through it, writing every turn into its memory and reading back by co
 location, and the next action is the one whose embedding is most similar to the dialogue's.
 See README.md for the options.
 """
-import hashlib
-import json
 import logging
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
 import tensorflow as tf
-from rasa.core.featurizers.single_state_featurizer import SingleStateFeaturizer
-from rasa.core.featurizers.tracker_featurizers import FullDialogueTrackerFeaturizer
-from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
+from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -27,6 +22,7 @@ from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
 from rasa_ntm_policy import config as policy_config
+from rasa_ntm_policy.dialogue_policy import DialoguePolicy, package_fingerprint  # noqa: F401
 from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, folded_turns,
                                         restore_indices)
 from rasa_ntm_policy.model import NTMDialogueModel, bucket_length
@@ -34,48 +30,29 @@ from rasa_ntm_policy.training import pad_labels, train_model
 
 logger = logging.getLogger(__name__)
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 METADATA_FILE = "ntm_policy.json"
-WEIGHTS_PREFIX = "weights"
-FORMAT_VERSION = 1
 
 
 class NTMPolicyLoadError(RasaException):
     """A persisted NTMPolicy could not be read back."""
 
 
-def package_fingerprint() -> str:
-    """A hash of every source file of this package: a code change invalidates Rasa's cache."""
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT,
                           is_trainable=True)
-class NTMPolicy(Policy):
+class NTMPolicy(DialoguePolicy):
     """A dialogue policy with a Neural Turing Machine memory over the whole conversation."""
+
+    METADATA_FILE = METADATA_FILE
+    LOAD_ERROR = NTMPolicyLoadError
+    ARCHITECTURE_OPTIONS = policy_config.ARCHITECTURE_OPTIONS
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return dict(policy_config.DEFAULTS)
 
-    @classmethod
-    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        return package_fingerprint()
-
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 execution_context: ExecutionContext,
-                 featurizer: Optional[DialogueFeaturizer] = None) -> None:
-        config = policy_config.validate(config)
-        super().__init__(config, model_storage, resource, execution_context,
-                         featurizer=FullDialogueTrackerFeaturizer(SingleStateFeaturizer()))
-        self.dialogue_featurizer = featurizer
-        self.model: Optional[NTMDialogueModel] = None
-        self._label_cache: Tuple[Tuple[str, ...], Optional[np.ndarray]] = ((), None)
-        self.optimizer: Optional[tf.keras.optimizers.Optimizer] = None
+    @staticmethod
+    def validate_config(config: Dict[str, Any]) -> Dict[str, Any]:
+        return policy_config.validate(config)
 
     # --- training ----------------------------------------------------------------------------
     def _training_data(self, trackers: List[TrackerWithCachedStates], domain: Domain):
@@ -97,17 +74,8 @@ class NTMPolicy(Policy):
 
     def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
               **kwargs: Any) -> Resource:
-        trackers = SupportedData.trackers_for_supported_data(self.supported_data(),
-                                                             training_trackers)
-        if not self.config["use_augmented_trackers"]:
-            # Rasa's augmentation glues random stories together; a policy that reads whole
-            # conversations learns nothing from those seams (REDP also trained without them)
-            trackers = [t for t in trackers if not getattr(t, "is_augmented", False)]
-        trackers = [t for t in trackers if len(t.events) > 0]
+        trackers = self._stories(training_trackers, self.config["use_augmented_trackers"])
         if not trackers:
-            rasa.shared.utils.io.raise_warning(
-                "NTMPolicy: no stories to train on; the policy is saved untrained and will "
-                "predict nothing (all-zero probabilities).", category=UserWarning)
             self.persist()
             return self._resource
         seed = self.config["random_seed"]
@@ -134,12 +102,6 @@ class NTMPolicy(Policy):
         return self._resource
 
     # --- prediction --------------------------------------------------------------------------
-    def _label_features(self, domain: Domain) -> np.ndarray:
-        names = tuple(domain.action_names_or_texts)
-        if self._label_cache[0] != names:
-            self._label_cache = (names, self.dialogue_featurizer.encode_actions(names))
-        return self._label_cache[1]
-
     def predict_action_probabilities(self, tracker: DialogueStateTracker, domain: Domain,
                                      rule_only_data: Optional[Dict[Text, Any]] = None,
                                      **kwargs: Any) -> PolicyPrediction:
@@ -160,54 +122,3 @@ class NTMPolicy(Policy):
         return self._prediction(probabilities, diagnostic_data={
             "read_weights": prediction.read_weights.numpy(),
             "write_weights": prediction.write_weights.numpy()})
-
-    # --- persistence (JSON + TensorFlow checkpoint; nothing is pickled) ----------------------
-    def persist(self) -> None:
-        with self._model_storage.write_to(self._resource) as path:
-            metadata = {"format_version": FORMAT_VERSION, "config": self.config,
-                        "trained": self.model is not None}
-            if self.model is not None:
-                metadata["featurizer"] = self.dialogue_featurizer.to_dict()
-                tf.train.Checkpoint(model=self.model).write(str(Path(path) / WEIGHTS_PREFIX))
-            rasa.shared.utils.io.dump_obj_as_json_to_file(Path(path) / METADATA_FILE, metadata)
-
-    @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "NTMPolicy":
-        try:
-            with model_storage.read_from(resource) as path:
-                return cls._load_from(Path(path), config, model_storage, resource,
-                                      execution_context)
-        except ValueError:
-            # the resource does not exist: Rasa's convention is an untrained policy
-            logger.debug(f"NTMPolicy: no persisted model in resource '{resource.name}'")
-            return cls(config, model_storage, resource, execution_context)
-
-    @classmethod
-    def _load_from(cls, path: Path, config: Dict[Text, Any], model_storage: ModelStorage,
-                   resource: Resource, execution_context: ExecutionContext) -> "NTMPolicy":
-        metadata_file = path / METADATA_FILE
-        if not metadata_file.is_file():
-            return cls(config, model_storage, resource, execution_context)
-        try:
-            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
-            if metadata.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"unsupported format version {metadata.get('format_version')!r}")
-            saved = metadata["config"]
-            # the architecture is what was trained; training options may change (finetuning)
-            merged = {**saved, **{k: v for k, v in config.items()
-                                  if k not in policy_config.ARCHITECTURE_OPTIONS}}
-            if not metadata["trained"]:
-                return cls(merged, model_storage, resource, execution_context)
-            featurizer = DialogueFeaturizer.from_dict(metadata["featurizer"])
-            policy = cls(merged, model_storage, resource, execution_context, featurizer=featurizer)
-            policy.model = policy._new_model()
-            tf.train.Checkpoint(model=policy.model).read(
-                str(path / WEIGHTS_PREFIX)).assert_existing_objects_matched()
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-                tf.errors.OpError, AssertionError) as error:
-            raise NTMPolicyLoadError(
-                f"NTMPolicy: the persisted model in '{path}' is broken or incompatible "
-                f"({type(error).__name__}: {error}). Retrain with `rasa train`.") from error
-        return policy
-

@@ -6,16 +6,12 @@ README). Like the original, its predictions are the similarities of the dialogue
 every action's embedding (cosine similarities clipped at 0, not a distribution; with
 `similarity_type: inner`, a softmax).
 """
-import json
 import logging
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
 import tensorflow as tf
-from rasa.core.featurizers.single_state_featurizer import SingleStateFeaturizer
-from rasa.core.featurizers.tracker_featurizers import FullDialogueTrackerFeaturizer
-from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
+from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -27,9 +23,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
+from rasa_ntm_policy.dialogue_policy import DialoguePolicy
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
 from rasa_ntm_policy.model import bucket_length
-from rasa_ntm_policy.policy import package_fingerprint
 from rasa_ntm_policy.redp import config as redp_config
 from rasa_ntm_policy.redp.featurizer import encode
 from rasa_ntm_policy.redp.model import REDPModel
@@ -38,8 +34,6 @@ from rasa_ntm_policy.redp.training import PAD_LABEL, DialogueData, train_model
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "redp_policy.json"
-WEIGHTS_PREFIX = "weights"
-FORMAT_VERSION = 1
 
 
 class REDPPolicyLoadError(RasaException):
@@ -48,30 +42,28 @@ class REDPPolicyLoadError(RasaException):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT,
                           is_trainable=True)
-class REDPPolicy(Policy):
+class REDPPolicy(DialoguePolicy):
     """Recurrent Embedding Dialogue Policy (Vlasov, Drissner-Schmid, Nichol 2018)."""
+
+    METADATA_FILE = METADATA_FILE
+    LOAD_ERROR = REDPPolicyLoadError
+    ARCHITECTURE_OPTIONS = redp_config.ARCHITECTURE_OPTIONS
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return dict(redp_config.DEFAULTS)
 
-    @classmethod
-    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        return package_fingerprint()
+    @staticmethod
+    def validate_config(config: Dict[str, Any]) -> Dict[str, Any]:
+        return redp_config.validate(config)
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  execution_context: ExecutionContext,
                  featurizer: Optional[DialogueFeaturizer] = None,
                  data_facts: Optional[Dict[str, Any]] = None) -> None:
-        config = redp_config.validate(config)
-        super().__init__(config, model_storage, resource, execution_context,
-                         featurizer=FullDialogueTrackerFeaturizer(SingleStateFeaturizer()))
-        self.dialogue_featurizer = featurizer
+        super().__init__(config, model_storage, resource, execution_context, featurizer)
         # facts taken from the training data: mean dialogue length, resolved attn_shift_range
         self.data_facts = data_facts or {}
-        self.model: Optional[REDPModel] = None
-        self.optimizer: Optional[tf.keras.optimizers.Optimizer] = None
-        self._label_cache: Tuple[Tuple[str, ...], Optional[np.ndarray]] = ((), None)
 
     # --- training ----------------------------------------------------------------------------
     def _training_data(self, trackers: List[TrackerWithCachedStates],
@@ -98,15 +90,9 @@ class REDPPolicy(Policy):
 
     def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
               **kwargs: Any) -> Resource:
-        trackers = SupportedData.trackers_for_supported_data(self.supported_data(),
-                                                             training_trackers)
         # REDP trained on whole stories, never on Rasa's augmented (glued-together) ones
-        trackers = [t for t in trackers
-                    if not getattr(t, "is_augmented", False) and len(t.events) > 0]
+        trackers = self._stories(training_trackers)
         if not trackers:
-            rasa.shared.utils.io.raise_warning(
-                "REDPPolicy: no stories to train on; the policy is saved untrained and will "
-                "predict nothing (all-zero probabilities).", category=UserWarning)
             self.persist()
             return self._resource
         seed = self.config["random_seed"]
@@ -139,12 +125,6 @@ class REDPPolicy(Policy):
         return self._resource
 
     # --- prediction --------------------------------------------------------------------------
-    def _label_features(self, domain: Domain) -> np.ndarray:
-        names = tuple(domain.action_names_or_texts)
-        if self._label_cache[0] != names:
-            self._label_cache = (names, self.dialogue_featurizer.encode_actions(names))
-        return self._label_cache[1]
-
     def predict_action_probabilities(self, tracker: DialogueStateTracker, domain: Domain,
                                      rule_only_data: Optional[Dict[Text, Any]] = None,
                                      **kwargs: Any) -> PolicyPrediction:
@@ -165,51 +145,10 @@ class REDPPolicy(Policy):
             "user_attention": prediction.user_attention.numpy()[:len(states)],
             "action_attention": prediction.action_attention.numpy()[:len(states)]})
 
-    # --- persistence (JSON + TensorFlow checkpoint; nothing is pickled) ----------------------
-    def persist(self) -> None:
-        with self._model_storage.write_to(self._resource) as path:
-            metadata = {"format_version": FORMAT_VERSION, "config": self.config,
-                        "trained": self.model is not None, "data_facts": self.data_facts}
-            if self.model is not None:
-                metadata["featurizer"] = self.dialogue_featurizer.to_dict()
-                tf.train.Checkpoint(model=self.model).write(str(Path(path) / WEIGHTS_PREFIX))
-            rasa.shared.utils.io.dump_obj_as_json_to_file(Path(path) / METADATA_FILE, metadata)
+    # --- persistence: the base class's, plus the facts taken from the training data -------
+    def _extra_metadata(self) -> Dict[str, Any]:
+        return {"data_facts": self.data_facts}
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "REDPPolicy":
-        try:
-            with model_storage.read_from(resource) as path:
-                return cls._load_from(Path(path), config, model_storage, resource,
-                                      execution_context)
-        except ValueError:
-            logger.debug(f"REDPPolicy: no persisted model in resource '{resource.name}'")
-            return cls(config, model_storage, resource, execution_context)
-
-    @classmethod
-    def _load_from(cls, path: Path, config: Dict[Text, Any], model_storage: ModelStorage,
-                   resource: Resource, execution_context: ExecutionContext) -> "REDPPolicy":
-        metadata_file = path / METADATA_FILE
-        if not metadata_file.is_file():
-            return cls(config, model_storage, resource, execution_context)
-        try:
-            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
-            if metadata.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"unsupported format version {metadata.get('format_version')!r}")
-            saved = metadata["config"]
-            merged = {**saved, **{k: v for k, v in config.items()
-                                  if k not in redp_config.ARCHITECTURE_OPTIONS}}
-            if not metadata["trained"]:
-                return cls(merged, model_storage, resource, execution_context)
-            featurizer = DialogueFeaturizer.from_dict(metadata["featurizer"])
-            policy = cls(merged, model_storage, resource, execution_context,
-                         featurizer=featurizer, data_facts=metadata["data_facts"])
-            policy.model = policy._new_model()
-            tf.train.Checkpoint(model=policy.model).read(
-                str(path / WEIGHTS_PREFIX)).assert_existing_objects_matched()
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-                tf.errors.OpError, AssertionError) as error:  # AttributeError: JSON not an object
-            raise REDPPolicyLoadError(
-                f"REDPPolicy: the persisted model in '{path}' is broken or incompatible "
-                f"({type(error).__name__}: {error}). Retrain with `rasa train`.") from error
-        return policy
+    def _init_arguments(cls, metadata: Dict[str, Any]) -> Dict[str, Any]:
+        return {"data_facts": metadata["data_facts"]}

@@ -174,7 +174,7 @@ def test_nothing_is_pickled(trained):
 
 
 def test_fingerprint_covers_the_package_source(tmp_path, monkeypatch):
-    import rasa_ntm_policy.policy as policy_module
+    import rasa_ntm_policy.dialogue_policy as policy_module
     (tmp_path / "a.py").write_text("x = 1")
     monkeypatch.setattr(policy_module, "PACKAGE_DIR", tmp_path)
     first = policy_module.package_fingerprint()
