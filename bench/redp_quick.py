@@ -53,6 +53,25 @@ def repeat_chitchat(test_file: Path, repeat: int, out: Path) -> Path:
     return out
 
 
+def first_errors(policy, trackers, domain):
+    """For each test story with a wrong action: its first wrong turn, expected and predicted."""
+    turns, restore, labels = policy._training_data(trackers, domain)
+    labels_features = policy.dialogue_featurizer.encode_actions(domain.action_names_or_texts)
+    best = policy.model.scores(turns, restore, labels_features).numpy().argmax(-1)
+    states, _ = policy.featurizer.training_states_and_labels(trackers, domain)
+    names = domain.action_names_or_texts
+    errors = []
+    for b in range(len(trackers)):
+        wrong = np.flatnonzero((labels[b] >= 0) & (best[b] != labels[b]))
+        if len(wrong):
+            t = int(wrong[0])
+            state = states[b][t]
+            errors.append(f"story {b} turn {t}: intent {(state.get('user') or {}).get('intent')}, "
+                          f"previous {(state.get('prev_action') or {}).get('action_name')}: "
+                          f"expected {names[labels[b][t]]}, predicted {names[best[b][t]]}")
+    return errors
+
+
 def count_correct(policy, trackers, domain):
     turns, restore, labels = policy._training_data(trackers, domain)
     labels_features = policy.dialogue_featurizer.encode_actions(domain.action_names_or_texts)
@@ -70,6 +89,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=8)
     parser.add_argument("--config", default="{}", help="NTMPolicy options as JSON")
     parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--errors", action="store_true",
+                        help="print the first wrong action of each failed test story")
     args = parser.parse_args()
     data = Path(args.data)
     domain = Domain.load(str(data / "domain.yml"))
@@ -93,6 +114,8 @@ def main():
     for name, trackers in (("train", train), ("test", test), (f"test_x{args.repeat}", longer)):
         stories, actions = count_correct(policy, trackers, domain)
         result[name] = {"stories": stories, "of": len(trackers), "action_accuracy": actions}
+    if args.errors:
+        print("\n".join(first_errors(policy, test, domain)))
     print(json.dumps(result))
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "redp_quick.jsonl", "a") as f:
