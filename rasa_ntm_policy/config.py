@@ -1,8 +1,9 @@
 """NTMPolicy's options: defaults, and validation that names the offending option."""
-from numbers import Integral, Real
 from typing import Any, Dict
 
 from rasa.shared.exceptions import InvalidConfigException
+
+from rasa_ntm_policy.options import is_int, is_real, reject_unknown
 
 DEFAULTS: Dict[str, Any] = {
     # memory
@@ -37,9 +38,6 @@ DEFAULTS: Dict[str, Any] = {
     "priority": 1,
 }
 
-# keys Rasa itself may add to a policy's config
-RASA_KEYS = {"finetuning_epoch_fraction", "name"}
-
 POSITIVE_INTEGERS = ("memory_slots", "memory_width", "read_heads", "write_heads",
                      "controller_units", "embedding_dimension", "epochs",
                      "batch_size")
@@ -60,37 +58,29 @@ def _fail(option: str, message: str) -> None:
     raise InvalidConfigException(f"NTMPolicy: option '{option}' {message}")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
 def validate(config: Dict[str, Any]) -> Dict[str, Any]:
     """Returns the defaults updated with config; raises InvalidConfigException on a bad value."""
-    unknown = sorted(set(config) - set(DEFAULTS) - RASA_KEYS)
-    if unknown:
-        raise InvalidConfigException(
-            f"NTMPolicy: unknown option(s) {', '.join(repr(k) for k in unknown)}; "
-            f"known options are {', '.join(sorted(DEFAULTS))}")
+    reject_unknown("NTMPolicy", config, DEFAULTS)
     merged = {**DEFAULTS, **config}
     for option in POSITIVE_INTEGERS:
-        if not _is_int(merged[option]) or merged[option] < 1:
+        if not is_int(merged[option]) or merged[option] < 1:
             _fail(option, f"must be a positive integer, got {merged[option]!r}")
     for option in POSITIVE_REALS:
         value = merged[option]
-        if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
+        if not is_real(value) or not value > 0:
             _fail(option, f"must be a positive number, got {value!r}")
     for option in NON_NEGATIVE_REALS:
         value = merged[option]
-        if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+        if not is_real(value) or not value >= 0:
             _fail(option, f"must be a number >= 0, got {value!r}")
     for option in BOOLEANS:
         if not isinstance(merged[option], bool):
             _fail(option, f"must be true or false, got {merged[option]!r}")
-    if not _is_int(merged["priority"]):
+    if not is_int(merged["priority"]):
         _fail("priority", f"must be an integer, got {merged['priority']!r}")
-    if not _is_int(merged["label_hidden_units"]) or merged["label_hidden_units"] < 0:
+    if not is_int(merged["label_hidden_units"]) or merged["label_hidden_units"] < 0:
         _fail("label_hidden_units", f"must be an integer >= 0, got {merged['label_hidden_units']!r}")
-    if not _is_int(merged["shift_range"]) or merged["shift_range"] < 0:
+    if not is_int(merged["shift_range"]) or merged["shift_range"] < 0:
         _fail("shift_range", f"must be an integer >= 0, got {merged['shift_range']!r}")
     if 2 * merged["shift_range"] + 1 > merged["memory_slots"]:
         _fail("shift_range", f"{merged['shift_range']} does not fit memory_slots "
@@ -98,8 +88,8 @@ def validate(config: Dict[str, Any]) -> Dict[str, Any]:
     if merged["controller"] not in CONTROLLERS:
         _fail("controller", f"must be one of {CONTROLLERS}, got {merged['controller']!r}")
     dropout = merged["dropout"]
-    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+    if not is_real(dropout) or not 0 <= dropout < 1:
         _fail("dropout", f"must be a number in [0, 1), got {dropout!r}")
-    if merged["random_seed"] is not None and not _is_int(merged["random_seed"]):
+    if merged["random_seed"] is not None and not is_int(merged["random_seed"]):
         _fail("random_seed", f"must be an integer or null, got {merged['random_seed']!r}")
     return merged
