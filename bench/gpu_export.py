@@ -5,14 +5,20 @@ Writes to --out (default gpu_payload/, git-ignored): for each case an HLO module
 and a JSON/NPZ manifest with the seed, the shapes, the trained-weight inputs, TensorFlow's
 outputs on some rows and the time per call on this machine's CPU. bench/gpu_run.py runs them.
 
-Cases (N=128, W=20, one read and one write head, R=1):
+Cases (N=128, W=20, one read and one write head, R=1), the library's step (memory_step) and,
+for comparison on the same card, the variants of bench/gpu_variants.py:
   memory_step_b256, memory_step_b16384: address + write + read (rasa_ntm_policy.ntm.memory_step)
-  cell_step_b16384: the full NTM cell step (LSTM controller of 100, head parameters, memory step)
+  memory_step_two_pass_b16384: the same step in two passes over the memory
+  memory_step_slotminor[_two_pass]_b16384: the direct (two-pass) step on a memory stored [B, W, N]
+  cell_step[_two_pass|_slotminor_two_pass]_b16384: the full NTM cell step, LSTM controller of 100
+  cell_step_dense64[...]_b16384: the same with NTMPolicy's default controller (dense, 64 units)
   dialogues_b64_t50: a whole batch of 64 dialogues of 50 turns through the cell, one program
 
   .venv/bin/python bench/gpu_export.py && (run bench/gpu_run.py on the GPU machine)
 """
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -24,9 +30,11 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_inputs  # noqa: E402
 
-from rasa_ntm_policy.ntm import NTMCell, memory_step  # noqa: E402
+import gpu_variants  # noqa: E402
+from rasa_ntm_policy.ntm import NTMCell, cell as cell_module, memory_step  # noqa: E402
 
 FEATURES, UNITS, SLOTS, WIDTH = 64, 100, 128, 20
+DENSE_UNITS = 64  # NTMPolicy's default controller: dense, 64 units
 
 
 # TensorFlow leaves matmul precision at DEFAULT, which XLA's GPU backend may run as TF32 on
@@ -104,6 +112,16 @@ def export(name, fn, args, out_dir, seed_spec, cpu_iters, variables=()):
             "output_shapes": [list(o.shape) for o in outputs]}
 
 
+@contextlib.contextmanager
+def patched(module, name, replacement):
+    original = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="gpu_payload")
@@ -112,29 +130,53 @@ def main():
     tf.keras.utils.set_random_seed(0)
     manifest = {}
 
-    def step(*a):
-        return tuple(memory_step(*a))
+    def export_step(name, batch, iters, step_fn=memory_step, slots_minor=False):
+        spec = {"kind": "memory_step", "batch": batch, "seed": 0, "slots_minor": slots_minor}
+        inputs = gpu_inputs.memory_step_inputs(batch, SLOTS, WIDTH)
+        if slots_minor:
+            inputs[0] = np.ascontiguousarray(inputs[0].transpose(0, 2, 1))
+        manifest[name] = export(name, lambda *a: tuple(step_fn(*a)), inputs, args.out, spec,
+                                iters)
 
-    for batch, iters in ((256, 50), (16384, 3)):
-        spec = {"kind": "memory_step", "batch": batch, "seed": 0}
-        manifest[f"memory_step_b{batch}"] = export(
-            f"memory_step_b{batch}", step, gpu_inputs.memory_step_inputs(batch, SLOTS, WIDTH),
-            args.out, spec, iters)
+    export_step("memory_step_b256", 256, 50)
+    export_step("memory_step_b16384", 16384, 3)
+    export_step("memory_step_two_pass_b16384", 16384, 3, gpu_variants.memory_step_two_pass)
+    export_step("memory_step_slotminor_b16384", 16384, 3, gpu_variants.memory_step_slot_minor,
+                True)
+    export_step("memory_step_slotminor_two_pass_b16384", 16384, 3,
+                functools.partial(gpu_variants.memory_step_slot_minor, two_pass=True), True)
 
-    cell = NTMCell(units=UNITS, memory_slots=SLOTS, memory_width=WIDTH)
-    cell.build(tf.TensorShape([None, FEATURES]))
+    for controller, units in (("lstm", UNITS), ("dense", DENSE_UNITS)):
+        cell = NTMCell(units=units, memory_slots=SLOTS, memory_width=WIDTH, controller=controller)
+        cell.build(tf.TensorShape([None, FEATURES]))
+        inputs = gpu_inputs.cell_step_inputs(16384, FEATURES, units, SLOTS, WIDTH)
+        if controller == "dense":
+            inputs = inputs[:2] + inputs[3:]
+        spec = {"kind": "cell_step", "batch": 16384, "features": FEATURES, "units": units,
+                "controller": controller, "seed": 0}
 
-    def cell_step(x, *state):
-        out, new_state = cell(x, list(state))
-        return [out] + list(new_state)
+        def cell_step(x, *state, cell=cell):
+            out, new_state = cell(x, list(state))
+            return [out] + list(new_state)
 
-    spec = {"kind": "cell_step", "batch": 16384, "features": FEATURES, "units": UNITS, "seed": 0}
-    manifest["cell_step_b16384"] = export(
-        "cell_step_b16384", cell_step,
-        gpu_inputs.cell_step_inputs(16384, FEATURES, UNITS, SLOTS, WIDTH), args.out, spec, 3,
-        cell.variables)
+        prefix = "cell_step" if controller == "lstm" else "cell_step_dense64"
+        variants = [("", memory_step, False),
+                    ("_two_pass", gpu_variants.memory_step_two_pass, False),
+                    ("_slotminor_two_pass", functools.partial(
+                        gpu_variants.memory_step_slot_minor, two_pass=True), True)]
+        for suffix, step_fn, slots_minor in variants:
+            step_inputs = list(inputs)
+            if slots_minor:
+                step_inputs[-1] = np.ascontiguousarray(inputs[-1].transpose(0, 2, 1))
+            name = f"{prefix}{suffix}_b16384"
+            # the cell calls ntm.cell.memory_step: the variant takes its place while tracing
+            with patched(cell_module, "memory_step", step_fn):
+                manifest[name] = export(name, lambda *a: cell_step(*a), step_inputs, args.out,
+                                        dict(spec, slots_minor=slots_minor), 3, cell.variables)
+        if controller == "lstm":
+            lstm_cell = cell
 
-    rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    rnn = tf.keras.layers.RNN(lstm_cell, return_sequences=True, return_state=True)
 
     def dialogues(x):
         outputs, *state = rnn(x)
@@ -143,7 +185,7 @@ def main():
     spec = {"kind": "sequence", "batch": 64, "turns": 50, "features": FEATURES, "seed": 0}
     manifest["dialogues_b64_t50"] = export(
         "dialogues_b64_t50", dialogues, gpu_inputs.sequence_inputs(64, 50, FEATURES), args.out,
-        spec, 20, cell.variables)
+        spec, 20, lstm_cell.variables)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 

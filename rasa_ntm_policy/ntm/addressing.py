@@ -36,9 +36,25 @@ def content_weights(memory, keys, strengths) -> tf.Tensor:
     # Broadcast-multiply-and-sum rather than a batched matmul: XLA fuses it with the norms
     # into one pass over the memory (a [B, 1, W] x [B, W, N] matmul is a poor GPU kernel).
     dot = tf.reduce_sum(keys[:, :, None, :] * memory[:, None, :, :], axis=-1)
-    norms = _l2_norm(keys, -1)[:, :, None] * _l2_norm(memory, -1)[:, None, :]
-    cosine = dot / norms
-    return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
+    return weights_from_similarity(dot, tf.reduce_sum(tf.square(memory), -1), keys, strengths)
+
+
+def weights_from_similarity(dot, squared_norms, keys, strengths) -> tf.Tensor:
+    """Content weightings from key-slot dot products and the slots' squared norms.
+
+    softmax over slots of beta * dot / (|key| |slot|), each norm sqrt(x^2 + EPSILON): the same as
+    content_weights, for callers that have the sums already (ntm.fused_step).
+
+    Args:
+      dot: [B, H, N] key . slot. squared_norms: [B, N] sum of squares of each slot.
+      keys: [B, H, W]. strengths: [B, H].
+    Returns:
+      [B, H, N] weightings.
+    """
+    dot, squared_norms = _as_float(dot), _as_float(squared_norms)
+    keys, strengths = _as_float(keys), _as_float(strengths)
+    norms = _l2_norm(keys, -1)[:, :, None] * tf.sqrt(squared_norms + EPSILON)[:, None, :]
+    return tf.nn.softmax(strengths[:, :, None] * (dot / norms), axis=-1)
 
 
 def interpolate(w_content, w_prev, gate) -> tf.Tensor:
@@ -129,7 +145,18 @@ def address(memory, w_prev, keys, strengths, gate, shift_weights, gamma) -> tf.T
     Returns:
       [B, H, N] weightings.
     """
-    w = content_weights(memory, keys, strengths)
-    w = interpolate(w, w_prev, gate)
+    return locate(content_weights(memory, keys, strengths), w_prev, gate, shift_weights, gamma)
+
+
+def locate(w_content, w_prev, gate, shift_weights, gamma) -> tf.Tensor:
+    """The location steps of addressing (figure 2): interpolate, shift, sharpen.
+
+    Args:
+      w_content: [B, H, N] content weightings; w_prev: [B, H, N]; gate: [B, H];
+      shift_weights: [B, H, 2R+1]; gamma: [B, H].
+    Returns:
+      [B, H, N] weightings.
+    """
+    w = interpolate(w_content, w_prev, gate)
     w = circular_shift(w, shift_weights)
     return sharpen(w, gamma)

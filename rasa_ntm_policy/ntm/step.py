@@ -10,7 +10,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from rasa_ntm_policy.ntm import addressing, memory as memory_ops
-from rasa_ntm_policy.ntm.heads import head_parameters
+from rasa_ntm_policy.ntm.heads import HeadParameters, head_parameters
 
 
 class MemoryStepResult(NamedTuple):
@@ -18,6 +18,19 @@ class MemoryStepResult(NamedTuple):
     reads: tf.Tensor  # [B, Hr, W]
     read_weights: tf.Tensor  # [B, Hr, N]
     write_weights: tf.Tensor  # [B, Hw, N]
+
+
+def erase_and_add(write: HeadParameters, values=None):
+    """The write heads' erase and add vectors [B, Hw, W], with the optional values [B, V]
+    placed verbatim in the first V columns (erase 1, add the values)."""
+    erase, add = write.erase, write.add
+    if values is not None:
+        values = tf.convert_to_tensor(values, tf.float32)
+        value_size = values.shape[-1]
+        heads = tf.shape(add)[1]
+        erase = tf.concat([tf.ones_like(erase[..., :value_size]), erase[..., value_size:]], -1)
+        add = tf.concat([tf.tile(values[:, None, :], [1, heads, 1]), add[..., value_size:]], -1)
+    return erase, add
 
 
 def memory_step(memory, read_weights_prev, write_weights_prev, raw_read, raw_write,
@@ -42,13 +55,7 @@ def memory_step(memory, read_weights_prev, write_weights_prev, raw_read, raw_wri
     write = head_parameters(raw_write, width, shift_range, True, clip_value)
     write_weights = addressing.address(memory, write_weights_prev, write.keys, write.strengths,
                                        write.gate, write.shift_weights, write.gamma)
-    erase, add = write.erase, write.add
-    if values is not None:  # erase 1 and add the values in the first V columns
-        values = tf.convert_to_tensor(values, tf.float32)
-        value_size = values.shape[-1]
-        heads = tf.shape(add)[1]
-        erase = tf.concat([tf.ones_like(erase[..., :value_size]), erase[..., value_size:]], -1)
-        add = tf.concat([tf.tile(values[:, None, :], [1, heads, 1]), add[..., value_size:]], -1)
+    erase, add = erase_and_add(write, values)
     memory = memory_ops.write(memory, write_weights, erase, add)
     read = head_parameters(raw_read, width, shift_range, False, clip_value)
     read_weights = addressing.address(memory, read_weights_prev, read.keys, read.strengths,
