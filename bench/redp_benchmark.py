@@ -25,8 +25,9 @@ the child's whole wall time is kept in the record as `process_seconds`. Peak RSS
 `ru_maxrss` from `os.wait4`.
 
 Resumable: WORK/<policy>-<config hash>/p{p}_run{run}/record.json is written once a model is trained
-and scored and is not redone; a model trained but not scored is only scored. Overridden configs get
-another hash, so they never mix with the real runs. Every invocation (also --report-only) then
+and scored and is not redone; a model trained but not scored is only scored. The hash is of the
+options a model trains with (the config over NTMPolicy's or REDPPolicy's defaults), so overridden
+configs and changed defaults get another hash and never mix with earlier runs. Every invocation (also --report-only) then
 rebuilds RESULTS/redp_benchmark.{json,md,png} from the records whose config is the one asked for.
 
   .venv/bin/python bench/redp_benchmark.py                                   # everything (days)
@@ -84,9 +85,22 @@ def policy_config(name, overrides=None):
     return {**POLICIES[name], **((overrides or {}).get(name) or {})}
 
 
+def resolved_options(name, config):
+    """The options a config trains with: its entry over the policy's defaults (NTMPolicy,
+    REDPPolicy), so a change of a default is a new config; TED's entry as it is."""
+    if name == "NTMPolicy":
+        from rasa_ntm_policy.config import DEFAULTS
+    elif name == "REDPPolicy":
+        from rasa_ntm_policy.redp.config import DEFAULTS
+    else:
+        return config
+    return {**DEFAULTS, **config}
+
+
 def config_key(name, config):
-    """Work-dir name of a config: the policy name and a hash of its exact options."""
-    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+    """Work-dir name of a config: the policy name and a hash of the options it trains with."""
+    options = resolved_options(name, config)
+    digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
     return f"{name}-{digest}"
 
 
@@ -182,7 +196,8 @@ def write_json(path, content):
 
 def load_records(work_dir):
     """Every record.json under work_dir."""
-    return [json.loads(p.read_text()) for p in sorted(Path(work_dir).glob("*/*/record.json"))]
+    return [{**json.loads(p.read_text()), "key": p.parent.parent.name}
+            for p in sorted(Path(work_dir).glob("*/*/record.json"))]
 
 
 def todo_state(cell):
@@ -382,8 +397,9 @@ def aggregate(records, configs, n_train, percentages=PERCENTAGES, runs=len(RUNS)
     """
     policies = {}
     for name, config in configs.items():
-        mine = [r for r in records if r["policy"] == name and r["config"] == config
-                and r["percentage"] in percentages]
+        key = config_key(name, config)
+        mine = [r for r in records if r["policy"] == name and r["percentage"] in percentages
+                and r.get("key", config_key(name, r["config"])) == key]
         n_runs = max([runs] + [r["run"] for r in mine])
         grids = {field: [[None] * len(percentages) for _ in range(n_runs)]
                  for field in ("correct", "train_seconds", "peak_rss_mb")}

@@ -9,7 +9,7 @@ DEFAULTS: Dict[str, Any] = {
     # memory
     "memory_slots": 64,
     "memory_width": 20,
-    "read_heads": 1,
+    "read_heads": 2,
     "write_heads": 1,
     "shift_range": 1,
     # controller and embeddings

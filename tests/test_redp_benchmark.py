@@ -132,3 +132,20 @@ def test_report_only_writes_json_md_png(tmp_path):
     assert set(report["policies"]) == {"NTMPolicy", "REDPPolicy", "TEDPolicy"}
     assert (results / "redp_benchmark.png").stat().st_size > 0
     assert "25.0 (25; n=1)" in (results / "redp_benchmark.md").read_text()
+
+
+def test_the_config_key_follows_the_options_a_model_trains_with(tmp_path, monkeypatch):
+    from rasa_ntm_policy import config as ntm_config
+
+    default_key = bench.config_key("NTMPolicy", NTM)
+    # spelling a default out is the same config ...
+    spelled = {**NTM, "read_heads": ntm_config.DEFAULTS["read_heads"]}
+    assert bench.config_key("NTMPolicy", spelled) == default_key
+    # ... while a changed default is another one, so earlier runs are not reported as its runs
+    old = bench.cell_dir(tmp_path, "NTMPolicy", NTM, 50, 1)
+    old.mkdir(parents=True)
+    bench.write_json(old / "record.json", record("NTMPolicy", NTM, 50, 1, 11))
+    monkeypatch.setitem(ntm_config.DEFAULTS, "read_heads", ntm_config.DEFAULTS["read_heads"] + 1)
+    assert bench.config_key("NTMPolicy", NTM) != default_key
+    report = bench.aggregate(bench.load_records(tmp_path), {"NTMPolicy": NTM}, n_train=148)
+    assert report["policies"]["NTMPolicy"]["runs"] == [[None] * 4] * 3
