@@ -58,7 +58,9 @@ def test_diagnostic_data_carries_the_last_read_and_write_weightings(trained, dom
     policy, _ = trained
     prefix, _ = all_points(trackers, domain)[5]
     data = policy.predict_action_probabilities(prefix, domain).diagnostic_data
-    for key, heads in (("read_weights", 1), ("write_weights", 1)):
+    config = policy.config
+    for key, heads in (("read_weights", config["read_heads"]),
+                       ("write_weights", config["write_heads"])):
         w = np.asarray(data[key])
         assert w.shape == (heads, FAST["memory_slots"])
         np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
