@@ -12,6 +12,7 @@ for comparison on the same card, the variants of bench/gpu_variants.py:
   memory_step_slotminor[_two_pass]_b16384: the direct (two-pass) step on a memory stored [B, W, N]
   cell_step[_two_pass|_slotminor_two_pass]_b16384: the full NTM cell step, LSTM controller of 100
   cell_step_dense64[...]_b16384: the same with NTMPolicy's default controller (dense, 64 units)
+  controller_b16384: the LSTM controller of 100 and the head-parameter layer alone
   dialogues_b64_t50: a whole batch of 64 dialogues of 50 turns through the cell, one program
 
   .venv/bin/python bench/gpu_export.py && (run bench/gpu_run.py on the GPU machine)
@@ -154,6 +155,16 @@ def main():
             inputs = inputs[:2] + inputs[3:]
         spec = {"kind": "cell_step", "batch": 16384, "features": FEATURES, "units": units,
                 "controller": controller, "seed": 0}
+
+        if controller == "lstm":  # the controller and head layer alone, for the breakdown
+            def controller_step(x, h, c, reads, cell=cell):
+                output, (h, c) = cell.controller(tf.concat([x, reads], -1), [h, c])
+                return [h, c, cell.head_layer(tf.clip_by_value(output, -cell.clip_value,
+                                                               cell.clip_value))]
+
+            manifest["controller_b16384"] = export(
+                "controller_b16384", controller_step, inputs[:4], args.out,
+                dict(spec, kind="controller"), 3, cell.variables)
 
         def cell_step(x, *state, cell=cell):
             out, new_state = cell(x, list(state))
