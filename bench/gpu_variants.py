@@ -27,7 +27,7 @@ import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 
 from rasa_ntm_policy.ntm import addressing
-from rasa_ntm_policy.ntm.heads import head_parameters
+from rasa_ntm_policy.ntm.heads import HeadParameters, head_parameters
 from rasa_ntm_policy.ntm.step import MemoryStepResult, erase_and_add
 
 
@@ -74,6 +74,13 @@ def read_similarities(sums, write_weights, erase, add, keys_read):
     return dot_read, tf.maximum(squares, 0.0)
 
 
+def address_from_sums(dot, squared_norms, head: HeadParameters, w_prev):
+    """A head's full addressing from its key-slot dot products [B, H, N] and the slots' squared
+    norms [B, N]: addressing.address with the sums over the memory already taken."""
+    content = addressing.weights_from_similarity(dot, squared_norms, head.keys, head.strengths)
+    return addressing.locate(content, w_prev, head.gate, head.shift_weights, head.gamma)
+
+
 def _heads(raw_read, raw_write, width, clip_value, values):
     shift_range = (raw_read.shape[-1] - width - 4) // 2
     write = head_parameters(raw_write, width, shift_range, True, clip_value)
@@ -93,13 +100,9 @@ def memory_step_two_pass(memory, read_weights_prev, write_weights_prev, raw_read
     sums = materialized(tf.reduce_sum(
         memory[:, None] * linear[:, :, None, :]
         + tf.square(memory)[:, None] * square[:, :, None, :], axis=-1))  # [B, K, N]
-    write_weights = addressing.locate(
-        addressing.weights_from_similarity(sums[:, :1], sums[:, 1], write.keys, write.strengths),
-        write_weights_prev, write.gate, write.shift_weights, write.gamma)
+    write_weights = address_from_sums(sums[:, :1], sums[:, 1], write, write_weights_prev)
     dot_read, squares = read_similarities(sums, write_weights[:, 0], erase, add, read.keys)
-    read_weights = addressing.locate(
-        addressing.weights_from_similarity(dot_read, squares, read.keys, read.strengths),
-        read_weights_prev, read.gate, read.shift_weights, read.gamma)
+    read_weights = address_from_sums(dot_read, squares, read, read_weights_prev)
     w = write_weights[:, 0, :, None]
     new_memory = memory * (1.0 - w * erase[:, None, :]) + w * add[:, None, :]
     reads = tf.reduce_sum(read_weights[:, :, :, None] * new_memory[:, None], axis=2)
@@ -124,9 +127,7 @@ def memory_step_slot_minor(memory_t, read_weights_prev, write_weights_prev, raw_
     else:
         dot_write = tf.reduce_sum(memory_t[:, None] * write.keys[:, :, :, None], axis=2)
         squares = tf.reduce_sum(tf.square(memory_t), axis=1)
-    write_weights = addressing.locate(
-        addressing.weights_from_similarity(dot_write, squares, write.keys, write.strengths),
-        write_weights_prev, write.gate, write.shift_weights, write.gamma)
+    write_weights = address_from_sums(dot_write, squares, write, write_weights_prev)
     w = write_weights[:, 0]  # [B, N]
     new_memory = (memory_t * (1.0 - erase[:, :, None] * w[:, None, :])
                   + add[:, :, None] * w[:, None, :])
@@ -135,8 +136,6 @@ def memory_step_slot_minor(memory_t, read_weights_prev, write_weights_prev, raw_
     else:
         dot_read = tf.reduce_sum(new_memory[:, None] * read.keys[:, :, :, None], axis=2)
         new_squares = tf.reduce_sum(tf.square(new_memory), axis=1)
-    read_weights = addressing.locate(
-        addressing.weights_from_similarity(dot_read, new_squares, read.keys, read.strengths),
-        read_weights_prev, read.gate, read.shift_weights, read.gamma)
+    read_weights = address_from_sums(dot_read, new_squares, read, read_weights_prev)
     reads = tf.reduce_sum(new_memory[:, None] * read_weights[:, :, None, :], axis=-1)
     return MemoryStepResult(new_memory, reads, read_weights, write_weights)

@@ -27,8 +27,9 @@ the child's whole wall time is kept in the record as `process_seconds`. Peak RSS
 Resumable: WORK/<policy>-<config hash>/p{p}_run{run}/record.json is written once a model is trained
 and scored and is not redone; a model trained but not scored is only scored. The hash is of the
 options a model trains with (the config over NTMPolicy's or REDPPolicy's defaults), so overridden
-configs and changed defaults get another hash and never mix with earlier runs. Every invocation (also --report-only) then
-rebuilds RESULTS/redp_benchmark.{json,md,png} from the records whose config is the one asked for.
+configs and changed defaults get another hash and never mix with earlier runs. Every invocation
+(also --report-only) then rebuilds RESULTS/redp_benchmark.{json,md,png} from the records of the
+configs asked for.
 
   .venv/bin/python bench/redp_benchmark.py                                   # everything (days)
   .venv/bin/python bench/redp_benchmark.py --policies TEDPolicy --percentages 0 --runs 1
@@ -399,7 +400,7 @@ def aggregate(records, configs, n_train, percentages=PERCENTAGES, runs=len(RUNS)
     for name, config in configs.items():
         key = config_key(name, config)
         mine = [r for r in records if r["policy"] == name and r["percentage"] in percentages
-                and r.get("key", config_key(name, r["config"])) == key]
+                and (r["key"] if "key" in r else config_key(name, r["config"])) == key]
         n_runs = max([runs] + [r["run"] for r in mine])
         grids = {field: [[None] * len(percentages) for _ in range(n_runs)]
                  for field in ("correct", "train_seconds", "peak_rss_mb")}

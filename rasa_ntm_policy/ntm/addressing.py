@@ -43,7 +43,7 @@ def weights_from_similarity(dot, squared_norms, keys, strengths) -> tf.Tensor:
     """Content weightings from key-slot dot products and the slots' squared norms.
 
     softmax over slots of beta * dot / (|key| |slot|), each norm sqrt(x^2 + EPSILON): the same as
-    content_weights, for callers that have the sums already (ntm.fused_step).
+    content_weights, for callers that have the sums already (bench/gpu_variants.py).
 
     Args:
       dot: [B, H, N] key . slot. squared_norms: [B, N] sum of squares of each slot.
