@@ -67,11 +67,15 @@ class NTMDialogueModel(tf.keras.Model):
         self.scores(tf.zeros([1, 1, self.turn_size]), tf.fill([1, 1], -1),
                     tf.zeros([1, self.label_size]))
 
-    def run_turns(self, turns: tf.Tensor, restore: tf.Tensor) -> tf.Tensor:
+    def run_turns(self, turns: tf.Tensor, restore: tf.Tensor,
+                  active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
         """The cell over turns [B,T,F] with digression restores [B,T] -> outputs [B,T,O].
 
         Where restore[b, t] = s >= 0, the memory state (and output) after turn t is the one after
         turn s: the digression between them is undone (see featurizer.restore_indices).
+        With active_turns (a scalar <= T: the batch's longest dialogue), the loop stops there
+        and the outputs of the later, padding turns are zeros; one compiled program serves
+        batches of any length.
         """
         if not self.cell.built:
             self.cell.build(turns.shape)
@@ -79,38 +83,37 @@ class NTMDialogueModel(tf.keras.Model):
         num_turns = turns.shape[1] if turns.shape[1] is not None else tf.shape(turns)[1]
         state = self.cell.get_initial_state(batch_size=batch)
         output = tf.zeros([batch, self.cell.output_size])
-        # the state and output after every turn, [T, B, ...], read back by one-hot selection
-        # (differentiable and XLA-friendly)
+        # the state and output after every turn, [T, B, ...], read back by gathering one row
+        # per dialogue (its gradient is a scatter: no stored copies of the history)
         history = [tf.zeros(tf.concat([[num_turns], tf.shape(v)], 0)) for v in [output] + state]
+        rows = tf.range(batch)
 
         def select(past, source):
             # past [T, B, ...], source [B] -> [B, ...]: row b of past[source[b]]
-            one_hot = tf.one_hot(source, num_turns, axis=0)  # [T, B]
-            one_hot = tf.reshape(one_hot, tf.concat([tf.shape(one_hot),
-                                                     tf.ones([tf.rank(past) - 2], tf.int32)], 0))
-            return tf.reduce_sum(one_hot * past, axis=0)
+            return tf.gather_nd(past, tf.stack([source, rows], axis=-1))
 
         def body(t, state, history):
             output, state = self.cell(turns[:, t], state)
             values = [output] + list(state)
             source = restore[:, t]
             has_source = source >= 0
-            if tf.reduce_any(has_source):
-                safe = tf.maximum(source, 0)
-                values = [tf.where(tf.reshape(has_source, [-1] + [1] * (len(v.shape) - 1)),
-                                   select(h, safe), v) for h, v in zip(history, values)]
+            safe = tf.maximum(source, 0)
+            values = [tf.where(tf.reshape(has_source, [-1] + [1] * (len(v.shape) - 1)),
+                               select(h, safe), v) for h, v in zip(history, values)]
             history = [tf.tensor_scatter_nd_update(h, [[t]], v[None])
                        for h, v in zip(history, values)]
             return t + 1, values[1:], history
 
-        _, _, history = tf.while_loop(lambda t, *_: t < num_turns, body,
+        active = num_turns if active_turns is None else active_turns
+        _, _, history = tf.while_loop(lambda t, *_: t < active, body,
                                       (tf.constant(0), state, history),
                                       maximum_iterations=num_turns)
         return tf.transpose(history[0], [1, 0, 2])
 
     def embed_dialogues(self, turns: tf.Tensor, restore: tf.Tensor,
-                        dropout_seed: Optional[tf.Tensor] = None) -> tf.Tensor:
-        """turns [B,T,F], restore [B,T] -> dialogue embeddings [B,T,D].
+                        dropout_seed: Optional[tf.Tensor] = None,
+                        active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """turns [B,T,F], restore [B,T] -> dialogue embeddings [B,T,D] (see run_turns).
 
         With a dropout_seed ([2] int32, training only), input features are dropped with a
         stateless random mask, so training is reproducible from the policy's random_seed.
@@ -119,7 +122,7 @@ class NTMDialogueModel(tf.keras.Model):
         if dropout_seed is not None and self.dropout > 0:
             keep = tf.random.stateless_uniform(tf.shape(turns), dropout_seed) >= self.dropout
             inputs = tf.where(keep, turns / (1.0 - self.dropout), 0.0)
-        hidden = self.run_turns(inputs, restore)
+        hidden = self.run_turns(inputs, restore, active_turns)
         return self._dialogue_embedding(hidden, turns)
 
     def _dialogue_embedding(self, hidden, turns):
@@ -145,9 +148,11 @@ class NTMDialogueModel(tf.keras.Model):
         return embedding
 
     def scores(self, turns: tf.Tensor, restore: tf.Tensor, labels: tf.Tensor,
-               dropout_seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+               dropout_seed: Optional[tf.Tensor] = None,
+               active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
         """[B,T,F], [B,T], [A,L] -> similarity of each turn's dialogue embedding to each action."""
-        return tf.einsum("btd,ad->bta", self.embed_dialogues(turns, restore, dropout_seed),
+        return tf.einsum("btd,ad->bta", self.embed_dialogues(turns, restore, dropout_seed,
+                                                              active_turns),
                          self.embed_labels(labels))
 
     def call(self, inputs):

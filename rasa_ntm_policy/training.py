@@ -21,6 +21,11 @@ def pad_labels(labels: List[List[int]], length: int) -> np.ndarray:
     return padded
 
 
+def active_turns(labels: tf.Tensor) -> tf.Tensor:
+    """labels [B,T] (PAD_LABEL after each dialogue's end) -> the longest dialogue's length."""
+    return tf.reduce_max(tf.reduce_sum(tf.cast(labels != PAD_LABEL, tf.int32), axis=1))
+
+
 def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
     """scores [B,T,A], labels [B,T] (PAD_LABEL masked) -> mean cross-entropy, accuracy."""
     mask = tf.cast(labels != PAD_LABEL, tf.float32)
@@ -39,7 +44,8 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
     returns the last epoch's metrics.
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
-    labels are masked), so the training step compiles once with XLA.
+    labels are masked), so the training step compiles once with XLA; its loop over the turns
+    stops at the batch's longest dialogue.
     """
     num_dialogues = turns.shape[0]
     batch_size = min(config["batch_size"], num_dialogues)
@@ -49,7 +55,8 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
     @tf.function(jit_compile=True)
     def train_step(batch_turns, batch_restore, batch_labels, dropout_seed):
         with tf.GradientTape() as tape:
-            scores = model.scores(batch_turns, batch_restore, label_features, dropout_seed)
+            active = active_turns(batch_labels)
+            scores = model.scores(batch_turns, batch_restore, label_features, dropout_seed, active)
             loss, accuracy = masked_loss_and_accuracy(scores, batch_labels)
             l2 = config["l2_regularization"]
             total = loss + l2 * tf.add_n([tf.nn.l2_loss(v) for v in model.trainable_variables

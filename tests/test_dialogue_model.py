@@ -1,0 +1,86 @@
+"""The dialogue model's loop over turns: digression restores, and stopping at the batch's
+longest dialogue (training), against a plain Python loop over the cell."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rasa_ntm_policy.config import DEFAULTS
+from rasa_ntm_policy.model import NTMDialogueModel
+from rasa_ntm_policy.training import PAD_LABEL, active_turns, masked_loss_and_accuracy
+
+TURN_SIZE, LABEL_SIZE = 12, 5
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = NTMDialogueModel(TURN_SIZE, LABEL_SIZE,
+                             {**DEFAULTS, "memory_slots": 8, "controller_units": 16})
+    model.build_all()
+    return model
+
+
+def random_turns(batch, length, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(size=[batch, length, TURN_SIZE]) < 0.3).astype(np.float32)
+
+
+def reference_outputs(model, turns, restore):
+    """[B,T,O] by a Python loop over one dialogue at a time, restoring saved states by hand."""
+    outputs = []
+    for b in range(turns.shape[0]):
+        state = model.cell.get_initial_state(batch_size=1)
+        saved, rows = [], []
+        for t in range(turns.shape[1]):
+            output, state = model.cell(turns[b:b + 1, t], state)
+            if restore[b, t] >= 0:
+                output, state = saved[restore[b, t]]
+            saved.append((output, state))
+            rows.append(output[0])
+        outputs.append(tf.stack(rows))
+    return tf.stack(outputs).numpy()
+
+
+def test_a_restore_returns_to_the_saved_state_of_that_turn(model):
+    turns = random_turns(3, 9)
+    restore = np.full([3, 9], -1, np.int32)
+    restore[0, 4] = 1  # turns 2-4 were a digression: back to the state after turn 1
+    restore[1, 8] = 6
+    restore[2, 3], restore[2, 7] = 0, 3  # a restore to a turn that was itself restored
+    outputs = model.run_turns(tf.constant(turns), tf.constant(restore)).numpy()
+    np.testing.assert_allclose(outputs, reference_outputs(model, turns, restore), atol=1e-5)
+    np.testing.assert_array_equal(outputs[0, 4], outputs[0, 1])
+    np.testing.assert_array_equal(outputs[2, 7], outputs[2, 0])
+    assert not np.allclose(outputs[0, 5], outputs[0, 2])  # turn 5 goes on from turn 1's state
+
+
+def test_active_turns_is_the_longest_dialogue():
+    labels = np.full([3, 6], PAD_LABEL, np.int32)
+    labels[0, :2], labels[1, :5], labels[2, :1] = 0, 1, 2
+    assert int(active_turns(tf.constant(labels))) == 5
+    assert int(active_turns(tf.fill([2, 4], PAD_LABEL))) == 0
+
+
+def test_stopping_at_the_longest_dialogue_changes_no_score_and_no_gradient(model):
+    turns = random_turns(2, 10, seed=1)
+    turns[:, 6:] = 0.0  # both dialogues are 6 turns long, padded to 10
+    restore = np.full([2, 10], -1, np.int32)
+    restore[1, 5] = 2
+    labels = np.full([2, 10], PAD_LABEL, np.int32)
+    labels[:, :6] = [[0, 1, 2, 3, 0, 1], [2, 2, 1, 0, 3, 3]]
+    label_features = np.eye(4, LABEL_SIZE, dtype=np.float32)
+
+    def loss_and_gradients(active):
+        with tf.GradientTape() as tape:
+            scores = model.scores(turns, restore, label_features, active_turns=active)
+            loss, _ = masked_loss_and_accuracy(scores, labels)
+        return scores.numpy(), loss.numpy(), tape.gradient(loss, model.trainable_variables)
+
+    full_scores, full_loss, full_gradients = loss_and_gradients(None)
+    scores, loss, gradients = loss_and_gradients(active_turns(labels))
+    np.testing.assert_allclose(scores[:, :6], full_scores[:, :6], atol=1e-6)
+    np.testing.assert_allclose(loss, full_loss, rtol=1e-6)
+    for gradient, full in zip(gradients, full_gradients):
+        np.testing.assert_allclose(tf.convert_to_tensor(gradient).numpy(),
+                                   tf.convert_to_tensor(full).numpy(), atol=1e-6)
+    hidden = model.run_turns(tf.constant(turns), tf.constant(restore), tf.constant(6)).numpy()
+    assert not hidden[:, 6:].any(), "the padding turns after the loop stopped are zeros"
