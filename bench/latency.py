@@ -37,6 +37,7 @@ Writes bench/results/latency.json, latency.md (tables) and latency.png (log-log)
 import argparse
 import datetime
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -316,20 +317,24 @@ def plot(report: Dict[str, Any], path: Path) -> None:
 
 # --- models ------------------------------------------------------------------------------------
 
+def benchmark_key(name: str) -> str:
+    """The REDP benchmark's work-directory name for this script's config of `name`
+    (bench/redp_benchmark.config_key: the policy and a hash of the options it trains with)."""
+    spec = importlib.util.spec_from_file_location(
+        "redp_benchmark", Path(__file__).resolve().parent / "redp_benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.config_key(name, POLICY_CONFIGS[name])
+
+
 def default_model_path(name: str) -> Optional[Path]:
     """The model of policy `name` used when --model gives none: one the REDP benchmark
-    (bench/redp_benchmark.py, issue 4) trained on all the training stories with exactly this
-    script's config of `name`. Its layout, as of writing: bench/work/redp/NAME-HASH/config.yml and
-    NAME-HASH/p0_runR/*.tar.gz (p0: 0 % of the stories excluded); run 1 is preferred. None when
-    there is no such model (then one is trained here)."""
-    found = []
-    for config in sorted((ROOT / "bench" / "work" / "redp").glob(f"{name}-*/config.yml")):
-        try:
-            policies = yaml.safe_load(config.read_text())["policies"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError):
-            continue
-        if policies == [POLICY_CONFIGS[name]]:
-            found += sorted(config.parent.glob("p0_run*/*.tar.gz"))
+    (bench/redp_benchmark.py, issue 4) trained on all the training stories with the options this
+    script's config of `name` trains with, in bench/work/redp/KEY/p0_runR/*.tar.gz (KEY from
+    benchmark_key; p0: 0 % of the stories excluded); run 1 is preferred. None when there is no
+    such model (then one is trained here)."""
+    found = sorted((ROOT / "bench" / "work" / "redp" / benchmark_key(name)).glob(
+        "p0_run*/*.tar.gz"))
     return found[0] if found else None
 
 

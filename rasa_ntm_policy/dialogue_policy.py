@@ -45,6 +45,9 @@ class DialoguePolicy(Policy):
     METADATA_FILE: str = "policy.json"
     LOAD_ERROR: Type[RasaException] = RasaException
     ARCHITECTURE_OPTIONS: Tuple[str, ...] = ()
+    # architecture options added after models were first persisted, and the value that a model
+    # persisted before then was trained with (its saved config lacks them)
+    OPTIONS_BEFORE_THEY_EXISTED: Dict[str, Any] = {}
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
@@ -133,8 +136,8 @@ class DialoguePolicy(Policy):
             if metadata.get("format_version") != FORMAT_VERSION:
                 raise ValueError(f"unsupported format version {metadata.get('format_version')!r}")
             # the architecture is what was trained; training options may change (finetuning)
-            merged = {**metadata["config"], **{k: v for k, v in config.items()
-                                               if k not in cls.ARCHITECTURE_OPTIONS}}
+            merged = {**cls.OPTIONS_BEFORE_THEY_EXISTED, **metadata["config"],
+                      **{k: v for k, v in config.items() if k not in cls.ARCHITECTURE_OPTIONS}}
             if not metadata["trained"]:
                 return cls(merged, model_storage, resource, execution_context)
             featurizer = DialogueFeaturizer.from_dict(metadata["featurizer"])

@@ -225,6 +225,36 @@ class DialogueFeaturizer:
             restore[b, :len(states)] = restore_indices(states)
         return features, restore
 
+    def token_sources(self) -> np.ndarray:
+        """[F, K, L]: K linear maps from a turn's features to label features, the turn's
+        sources of action-name tokens: the previous action, the context action (with
+        context_action) and the user's intent tokens and entity names that are also action
+        tokens (request_hotel -> hotel, entity people -> people).
+
+        A model can score an action by how many name tokens it shares with each source
+        (utter_explain_people_hotel shares "people" with utter_ask_people), so a combination
+        it has seen for one slot carries over to the others.
+        """
+        maps = []
+        label = np.eye(self.label_size, dtype=np.float32)
+        previous = np.zeros([self.turn_size, self.label_size], np.float32)
+        previous[self._offsets["action"]:] = label
+        maps.append(previous)
+        if self.context_action:
+            context = np.zeros([self.turn_size, self.label_size], np.float32)
+            start = self._offsets["context"]
+            context[start:start + self.label_size] = label
+            maps.append(context)
+        user = np.zeros([self.turn_size, self.label_size], np.float32)
+        for names, offset in ((self.intent_tokens, self._offsets["intent_tokens"]),
+                              (self.entities, self._offsets["entities"])):
+            for name, column in names.items():
+                if name.lower() in self.action_tokens:
+                    user[offset + column,
+                         len(self.actions) + self.action_tokens[name.lower()]] = 1.0
+        maps.append(user)
+        return np.stack(maps, axis=1)
+
     # --- labels ------------------------------------------------------------------------------
     def encode_actions(self, action_names: Sequence[str]) -> np.ndarray:
         """[A, L] label features: one-hot name (if known) and name tokens."""

@@ -16,6 +16,7 @@ sensible score.
 """
 from typing import Any, Dict, NamedTuple, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from rasa_ntm_policy.ntm import NTMCell
@@ -30,7 +31,8 @@ class Prediction(NamedTuple):
 class NTMDialogueModel(tf.keras.Model):
     """Scores every action after every turn of a batch of dialogues."""
 
-    def __init__(self, turn_size: int, label_size: int, config: Dict[str, Any]) -> None:
+    def __init__(self, turn_size: int, label_size: int, config: Dict[str, Any],
+                 token_sources: Optional[np.ndarray] = None) -> None:
         super().__init__(name="ntm_dialogue_model")
         self.turn_size, self.label_size = turn_size, label_size
         self.copy = config["copy_mechanism"]
@@ -58,6 +60,17 @@ class NTMDialogueModel(tf.keras.Model):
             self.copy_gate = tf.keras.layers.Dense(1, activation="sigmoid", name="copy_gate")
         self.read_size = config["read_heads"] * self.slot_width
         self.skip_turn = config["skip_turn_features"]
+        self.token_sources = None
+        self.mentioned_size = 0
+        if config.get("mentioned_tokens") and token_sources is not None:
+            # the action tokens the user has mentioned so far (a restorable part of the state)
+            self.user_tokens = tf.constant(token_sources[:, -1], tf.float32)  # [F, L]
+            self.mentioned_size = label_size
+        if config.get("token_copy") and token_sources is not None:
+            # [F, K, L]: see DialogueFeaturizer.token_sources
+            self.token_sources = tf.constant(token_sources, tf.float32)
+            self.token_gate = tf.keras.layers.Dense(
+                token_sources.shape[1] + (1 if self.mentioned_size else 0), name="token_gate")
         # the whole prediction loop is one XLA program, compiled once per bucket length
         self.predict_last = tf.function(self._predict_last, jit_compile=True,
                                         reduce_retracing=True)
@@ -66,6 +79,25 @@ class NTMDialogueModel(tf.keras.Model):
         """Creates every weight (so checkpoints can be restored into a fresh model)."""
         self.scores(tf.zeros([1, 1, self.turn_size]), tf.fill([1, 1], -1),
                     tf.zeros([1, self.label_size]))
+
+    def _initial_state(self, batch):
+        state = self.cell.get_initial_state(batch_size=batch)
+        if self.mentioned_size:
+            state = state + [tf.zeros([batch, self.mentioned_size])]
+        return state
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size + self.mentioned_size
+
+    def _step(self, inputs, state):
+        """One turn: the cell, and the bag of mentioned tokens (with mentioned_tokens)."""
+        if not self.mentioned_size:
+            return self.cell(inputs, state)
+        output, cell_state = self.cell(inputs, state[:-1])
+        mentioned = tf.maximum(state[-1], tf.cast(tf.matmul(inputs, self.user_tokens) > 0,
+                                                  tf.float32))
+        return tf.concat([output, mentioned], -1), list(cell_state) + [mentioned]
 
     def run_turns(self, turns: tf.Tensor, restore: tf.Tensor,
                   active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
@@ -81,8 +113,8 @@ class NTMDialogueModel(tf.keras.Model):
             self.cell.build(turns.shape)
         batch = turns.shape[0] if turns.shape[0] is not None else tf.shape(turns)[0]
         num_turns = turns.shape[1] if turns.shape[1] is not None else tf.shape(turns)[1]
-        state = self.cell.get_initial_state(batch_size=batch)
-        output = tf.zeros([batch, self.cell.output_size])
+        state = self._initial_state(batch)
+        output = tf.zeros([batch, self.output_size])
         # the state and output after every turn, [T, B, ...], read back by gathering one row
         # per dialogue (its gradient is a scatter: no stored copies of the history)
         history = [tf.zeros(tf.concat([[num_turns], tf.shape(v)], 0)) for v in [output] + state]
@@ -93,7 +125,7 @@ class NTMDialogueModel(tf.keras.Model):
             return tf.gather_nd(past, tf.stack([source, rows], axis=-1))
 
         def body(t, state, history):
-            output, state = self.cell(turns[:, t], state)
+            output, state = self._step(turns[:, t], state)
             values = [output] + list(state)
             source = restore[:, t]
             has_source = source >= 0
@@ -123,12 +155,30 @@ class NTMDialogueModel(tf.keras.Model):
             keep = tf.random.stateless_uniform(tf.shape(turns), dropout_seed) >= self.dropout
             inputs = tf.where(keep, turns / (1.0 - self.dropout), 0.0)
         hidden = self.run_turns(inputs, restore, active_turns)
-        return self._dialogue_embedding(hidden, turns)
+        return self._dialogue_features(hidden, turns)
 
-    def _dialogue_embedding(self, hidden, turns):
-        reads = hidden[..., -self.read_size:]
+    def _dialogue_features(self, hidden, turns):
+        """step outputs [..., O] and turn features [..., F] -> what the scores are made from."""
+        cell_output = hidden[..., :self.cell.output_size]
+        reads = cell_output[..., -self.read_size:]
         if self.skip_turn:
             hidden = tf.concat([hidden, turns], axis=-1)
+        return hidden, reads, turns
+
+    def _token_bonus(self, features, labels):
+        """[..., A]: for each token source (see DialogueFeaturizer.token_sources), a learnt
+        gate times the cosine between the source's tokens and each action's label features."""
+        hidden, _, turns = features
+        sources = tf.einsum("...f,fkl->...kl", turns, self.token_sources)
+        if self.mentioned_size:
+            mentioned = hidden[..., self.cell.output_size:self.output_size]
+            sources = tf.concat([sources, mentioned[..., None, :]], -2)
+        sources = tf.math.l2_normalize(sources, -1)
+        overlap = tf.einsum("...kl,al->...ka", sources, tf.math.l2_normalize(labels, -1))
+        return tf.einsum("...k,...ka->...a", self.token_gate(hidden), overlap)
+
+    def _dialogue_embedding(self, features):
+        hidden, reads, _ = features
         embedding = self.dialogue_embedding(hidden)
         if self.copy:
             # copy: the previous-action features the first read head found, embedded like an
@@ -151,9 +201,15 @@ class NTMDialogueModel(tf.keras.Model):
                dropout_seed: Optional[tf.Tensor] = None,
                active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
         """[B,T,F], [B,T], [A,L] -> similarity of each turn's dialogue embedding to each action."""
-        return tf.einsum("btd,ad->bta", self.embed_dialogues(turns, restore, dropout_seed,
-                                                              active_turns),
-                         self.embed_labels(labels))
+        features = self.embed_dialogues(turns, restore, dropout_seed, active_turns)
+        return self._scores(features, labels)
+
+    def _scores(self, features, labels):
+        scores = tf.einsum("...d,ad->...a", self._dialogue_embedding(features),
+                           self.embed_labels(labels))
+        if self.token_sources is not None:
+            scores = scores + self._token_bonus(features, labels)
+        return scores
 
     def call(self, inputs):
         turns, restore, labels = inputs
@@ -171,18 +227,18 @@ class NTMDialogueModel(tf.keras.Model):
           last_turn: [F] the features of the dialogue's actual last turn.
           labels: [A, L] label features of the domain's actions.
         """
-        state = self.cell.get_initial_state(batch_size=1)
-        output = tf.zeros([1, self.cell.output_size])
+        state = self._initial_state(1)
+        output = tf.zeros([1, self.output_size])
 
         def body(t, output, state):
-            output, state = self.cell(turns[None, t], state)
+            output, state = self._step(turns[None, t], state)
             return t + 1, output, state
 
         _, output, state = tf.while_loop(lambda t, *_: t < num_turns, body,
                                          (tf.constant(0), output, state))
-        embedding = self._dialogue_embedding(output, last_turn[None])
-        scores = tf.linalg.matvec(self.embed_labels(labels), embedding[0])
-        return Prediction(tf.nn.softmax(scores), state[-3][0], state[-2][0])
+        scores = self._scores(self._dialogue_features(output, last_turn[None]), labels)[0]
+        cell_state = state[:-1] if self.mentioned_size else state
+        return Prediction(tf.nn.softmax(scores), cell_state[-3][0], cell_state[-2][0])
 
 
 def bucket_length(num_turns: int, smallest: int = 16) -> int:

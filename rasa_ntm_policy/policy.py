@@ -45,6 +45,7 @@ class NTMPolicy(DialoguePolicy):
     METADATA_FILE = METADATA_FILE
     LOAD_ERROR = NTMPolicyLoadError
     ARCHITECTURE_OPTIONS = policy_config.ARCHITECTURE_OPTIONS
+    OPTIONS_BEFORE_THEY_EXISTED = policy_config.OPTIONS_BEFORE_THEY_EXISTED
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -68,7 +69,8 @@ class NTMPolicy(DialoguePolicy):
 
     def _new_model(self) -> NTMDialogueModel:
         model = NTMDialogueModel(self.dialogue_featurizer.turn_size,
-                                 self.dialogue_featurizer.label_size, self.config)
+                                 self.dialogue_featurizer.label_size, self.config,
+                                 self.dialogue_featurizer.token_sources())
         model.build_all()
         return model
 

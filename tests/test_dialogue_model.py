@@ -84,3 +84,71 @@ def test_stopping_at_the_longest_dialogue_changes_no_score_and_no_gradient(model
                                    tf.convert_to_tensor(full).numpy(), atol=1e-6)
     hidden = model.run_turns(tf.constant(turns), tf.constant(restore), tf.constant(6)).numpy()
     assert not hidden[:, 6:].any(), "the padding turns after the loop stopped are zeros"
+
+
+def token_model(turn_size=10, label_size=6):
+    """A model with token copy and the mentioned-token bag, over a made-up turn layout:
+    columns 0-3 user features (0 and 1 name action tokens 4 and 5), 4-9 the previous action."""
+    sources = np.zeros([turn_size, 2, label_size], np.float32)
+    sources[4:, 0] = np.eye(label_size)  # previous action
+    sources[0, 1, 4] = sources[1, 1, 5] = 1.0  # user -> action tokens
+    model = NTMDialogueModel(turn_size, label_size,
+                             {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
+                              "token_copy": True, "mentioned_tokens": True}, sources)
+    model.build_all()
+    return model, sources
+
+
+def test_the_mentioned_tokens_accumulate_and_a_restore_returns_to_the_earlier_bag():
+    model, _ = token_model()
+    turns = np.zeros([1, 5, 10], np.float32)
+    turns[0, 1, 0] = 1.0  # turn 1 names token 4
+    turns[0, 3, 1] = 1.0  # turn 3 (a digression) names token 5
+    restore = np.array([[-1, -1, -1, -1, 2]], np.int32)  # turn 4 returns to turn 2's state
+    outputs = model.run_turns(tf.constant(turns), tf.constant(restore)).numpy()
+    mentioned = outputs[0, :, model.cell.output_size:]
+    assert mentioned.shape == (5, 6)
+    np.testing.assert_array_equal(mentioned[:, 4:], [[0, 0], [1, 0], [1, 0], [1, 1], [1, 0]])
+    assert not mentioned[:, :4].any()
+
+
+def test_token_copy_adds_a_gated_cosine_between_each_source_and_each_action():
+    model, sources = token_model()
+    turns = np.zeros([1, 2, 10], np.float32)
+    turns[0, 1, [4, 7]] = 1.0  # previous action: tokens 0 and 3
+    turns[0, 0, 0] = 1.0
+    restore = np.full([1, 2], -1, np.int32)
+    labels = np.array([[1, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0],
+                       [0, 0, 0, 0, 1, 1]], np.float32)
+    gate = model.token_gate
+    kernel, bias = gate.kernel.numpy(), gate.bias.numpy()
+    try:
+        gate.kernel.assign(np.zeros_like(kernel))
+        gate.bias.assign([2.0, 0.0, 3.0])  # previous action, user, mentioned
+        with_bonus = model.scores(turns, restore, labels).numpy()
+        gate.bias.assign([0.0, 0.0, 0.0])
+        without = model.scores(turns, restore, labels).numpy()
+    finally:
+        gate.kernel.assign(kernel)
+        gate.bias.assign(bias)
+    cosine_previous = np.array([1.0, 1 / np.sqrt(2), 0.0, 0.0])
+    cosine_mentioned = np.array([0.0, 0.0, 0.0, 1 / np.sqrt(2)])  # token 4, named at turn 0
+    np.testing.assert_allclose(with_bonus[0, 1] - without[0, 1],
+                               2 * cosine_previous + 3 * cosine_mentioned, atol=1e-5)
+    np.testing.assert_allclose(with_bonus[0, 0] - without[0, 0], 3 * cosine_mentioned,
+                               atol=1e-5)
+
+
+def test_prediction_with_token_copy_matches_the_training_scores():
+    model, _ = token_model()
+    rng = np.random.default_rng(3)
+    turns = (rng.uniform(size=[6, 10]) < 0.3).astype(np.float32)
+    labels = (rng.uniform(size=[4, 6]) < 0.5).astype(np.float32)
+    padded = np.zeros([16, 10], np.float32)
+    padded[:6] = turns
+    prediction = model.predict_last(padded, np.int32(6), turns[-1], labels)
+    scores = model.scores(turns[None], tf.fill([1, 6], -1), labels)[0, -1]
+    np.testing.assert_allclose(prediction.probabilities.numpy(), tf.nn.softmax(scores).numpy(),
+                               atol=1e-5)
+    assert prediction.read_weights.shape == (model.cell.read_heads, 8)
+    assert prediction.write_weights.shape == (model.cell.write_heads, 8)

@@ -148,3 +148,25 @@ def test_selected_turns_get_their_context_from_the_whole_conversation():
     old = f.to_dict()
     del old["context_action"]
     assert not DialogueFeaturizer.from_dict(old).context_action
+
+
+def test_token_sources_map_a_turn_to_the_action_tokens_it_names():
+    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
+    sources = f.token_sources()
+    assert sources.shape == (f.turn_size, 3, f.label_size)  # previous, context, user
+    states = [listen("request_hotel", ["price"]), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"), after("utter_chitchat", "chitchat")]
+    x = f.encode_dialogue(states)
+    previous, context, user = np.einsum("tf,fkl->ktl", x, sources)
+    labels = {name: f.encode_actions([name])[0] for name in
+              ("utter_ask_price", "utter_chitchat", "utter_explain_price_hotel")}
+    np.testing.assert_array_equal(previous[3], labels["utter_chitchat"])
+    np.testing.assert_array_equal(context[3], labels["utter_ask_price"])
+    tokens = f.action_tokens
+    named = {t for t, column in tokens.items() if user[0, len(f.actions) + column]}
+    # request_hotel names "hotel", the entity price names "price"; "request" is no action token
+    assert named == {"hotel", "price"}
+    assert {t for t, column in tokens.items() if user[2, len(f.actions) + column]} == {"chitchat"}
+    assert not user[:, :len(f.actions)].any()
+    plain = DialogueFeaturizer.from_domain(DOMAIN).token_sources()
+    assert plain.shape[1] == 2  # without context_action: previous and user

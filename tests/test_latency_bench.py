@@ -153,24 +153,25 @@ def test_rest_load_conversations_and_summary():
         == [2.0, 5.0]
 
 
-def test_default_model_is_the_redp_benchmarks_full_data_model_of_the_same_config(tmp_path,
-                                                                                   monkeypatch):
-    import yaml
-
+def test_default_model_is_the_redp_benchmarks_full_data_model_of_the_same_options(tmp_path,
+                                                                                    monkeypatch):
     monkeypatch.setattr(latency, "ROOT", tmp_path)
     redp = tmp_path / "bench" / "work" / "redp"
     assert latency.default_model_path("TEDPolicy") is None
-    for folder, config in (("TEDPolicy-aaaa", latency.POLICY_CONFIGS["TEDPolicy"]),
-                           ("TEDPolicy-bbbb", {**latency.POLICY_CONFIGS["TEDPolicy"],
-                                               "epochs": 7}),
-                           ("TEDPolicy_unlimited-cccc",
-                            latency.POLICY_CONFIGS["TEDPolicy_unlimited"])):
-        (redp / folder).mkdir(parents=True)
-        (redp / folder / "config.yml").write_text(yaml.safe_dump({"policies": [config]}))
+    ted, ntm = latency.benchmark_key("TEDPolicy"), latency.benchmark_key("NTMPolicy")
+    assert ted.startswith("TEDPolicy-") and ntm.startswith("NTMPolicy-")
+    # the key is the benchmark's: NTMPolicy's defaults are part of it
+    monkeypatch.setitem(latency.POLICY_CONFIGS, "NTMPolicy",
+                        {**latency.POLICY_CONFIGS["NTMPolicy"], "memory_slots": 64})
+    assert latency.benchmark_key("NTMPolicy") == ntm  # 64 is the default
+    monkeypatch.setitem(latency.POLICY_CONFIGS, "NTMPolicy", {"name": "rasa_ntm_policy.NTMPolicy",
+                                                              "memory_slots": 32})
+    assert latency.benchmark_key("NTMPolicy") != ntm
+    for folder in (ted, "TEDPolicy-00000000", latency.benchmark_key("TEDPolicy_unlimited")):
         for cell in ("p0_run2", "p0_run1", "p25_run1"):
-            (redp / folder / cell).mkdir()
+            (redp / folder / cell).mkdir(parents=True)
             (redp / folder / cell / "model.tar.gz").write_text("")
-    assert latency.default_model_path("TEDPolicy") == redp / "TEDPolicy-aaaa/p0_run1/model.tar.gz"
+    assert latency.default_model_path("TEDPolicy") == redp / ted / "p0_run1/model.tar.gz"
     assert latency.default_model_path("TEDPolicy_unlimited") == \
-        redp / "TEDPolicy_unlimited-cccc/p0_run1/model.tar.gz"
+        redp / latency.benchmark_key("TEDPolicy_unlimited") / "p0_run1/model.tar.gz"
     assert latency.default_model_path("NTMPolicy") is None

@@ -165,6 +165,25 @@ def test_a_broken_metadata_file_gives_a_clear_error(tmp_path, domain, trackers):
         load_policy(NTMPolicy, FAST, policy._model_storage)
 
 
+def test_a_model_saved_before_the_token_options_existed_loads_as_it_was_trained(
+        tmp_path, domain, trackers):
+    # such a model's saved options lack token_copy and mentioned_tokens: it had neither
+    old_options = {**FAST, "epochs": 5, "token_copy": False, "mentioned_tokens": False}
+    policy = create_policy(NTMPolicy, old_options, new_storage(tmp_path))
+    policy.train(trackers[:2], domain)
+    with policy._model_storage.write_to(policy._resource) as path:
+        metadata = json.loads((path / METADATA_FILE).read_text())
+        for option in ("token_copy", "mentioned_tokens"):
+            del metadata["config"][option]
+        (path / METADATA_FILE).write_text(json.dumps(metadata))
+    assert NTMPolicy.get_default_config()["token_copy"]
+    loaded = load_policy(NTMPolicy, {}, policy._model_storage)
+    assert not loaded.config["token_copy"] and not loaded.config["mentioned_tokens"]
+    prefix, _ = prediction_points(trackers[0], domain)[-1]
+    np.testing.assert_array_equal(loaded.predict_action_probabilities(prefix, domain).probabilities,
+                                  policy.predict_action_probabilities(prefix, domain).probabilities)
+
+
 def test_nothing_is_pickled(trained):
     _, storage = trained
     from rasa.engine.storage.resource import Resource
