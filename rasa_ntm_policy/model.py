@@ -3,10 +3,12 @@
 Shapes: B dialogues, T turns, F turn features, A actions, L label features, D embedding size.
 
   turn features [B,T,F] -> NTMCell over the turns (digressions undone) -> [B,T,U+Hr*W']
+    (with mentioned_tokens, also the bag of action tokens the user has named so far [B,T,L])
   action embedding   = Dense(D)(relu(Dense(H)(label features)))                  [A,D]
   copied             = action embedding of what the first read head read back   [B,T,D]
   dialogue embedding = Dense(D)([cell output, turn features]) + gate * copied   [B,T,D]
   scores = scale * cosine(dialogue embedding, action embedding)                 [B,T,A]
+    (+ with token_copy, for each token source k: gate_k * cosine(source_k, label features))
 
 Each memory slot is W' = W + L wide: W learnt columns and, with the copy mechanism, the L label
 features of the turn's previous action, stored verbatim, so a read can bring back a past action
@@ -145,7 +147,9 @@ class NTMDialogueModel(tf.keras.Model):
     def embed_dialogues(self, turns: tf.Tensor, restore: tf.Tensor,
                         dropout_seed: Optional[tf.Tensor] = None,
                         active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
-        """turns [B,T,F], restore [B,T] -> dialogue embeddings [B,T,D] (see run_turns).
+        """turns [B,T,F], restore [B,T] -> the dialogue features the scores are made from
+        (_dialogue_features: step outputs and turn features, [B,T,O+F], the read vectors
+        [B,T,Hr*W'] and the turn features [B,T,F]; see run_turns).
 
         With a dropout_seed ([2] int32, training only), input features are dropped with a
         stateless random mask, so training is reproducible from the policy's random_seed.
