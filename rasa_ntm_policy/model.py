@@ -8,7 +8,8 @@ Shapes: B dialogues, T turns, F turn features, A actions, L label features, D em
   copied             = action embedding of what the first read head read back   [B,T,D]
   dialogue embedding = Dense(D)([cell output, turn features]) + gate * copied   [B,T,D]
   scores = scale * cosine(dialogue embedding, action embedding)                 [B,T,A]
-    (+ with token_copy, for each token source k: gate_k * cosine(source_k, label features))
+    (+ with token_copy, for each token source k: gate_k * cosine(source_k, label features),
+     and with token_copy_exact, exact_gate_k * [the action is exactly source k's])
 
 Each memory slot is W' = W + L wide: W learnt columns and, with the copy mechanism, the L label
 features of the turn's previous action, stored verbatim, so a read can bring back a past action
@@ -65,14 +66,17 @@ class NTMDialogueModel(tf.keras.Model):
         self.token_sources = None
         self.mentioned_size = 0
         if config.get("mentioned_tokens") and token_sources is not None:
-            # the action tokens the user has mentioned so far (a restorable part of the state)
+            # the action tokens the user has mentioned so far (a restorable part of the state),
+            # from the user's source (the last of DialogueFeaturizer.token_sources)
             self.user_tokens = tf.constant(token_sources[:, -1], tf.float32)  # [F, L]
             self.mentioned_size = label_size
         if config.get("token_copy") and token_sources is not None:
             # [F, K, L]: see DialogueFeaturizer.token_sources
             self.token_sources = tf.constant(token_sources, tf.float32)
+            self.exact_match = bool(config.get("token_copy_exact"))
+            sources = token_sources.shape[1] + (1 if self.mentioned_size else 0)
             self.token_gate = tf.keras.layers.Dense(
-                token_sources.shape[1] + (1 if self.mentioned_size else 0), name="token_gate")
+                sources * (2 if self.exact_match else 1), name="token_gate")
         # the whole prediction loop is one XLA program, compiled once per bucket length
         self.predict_last = tf.function(self._predict_last, jit_compile=True,
                                         reduce_retracing=True)
@@ -170,8 +174,10 @@ class NTMDialogueModel(tf.keras.Model):
         return hidden, reads, turns
 
     def _token_bonus(self, features, labels):
-        """[..., A]: for each token source (see DialogueFeaturizer.token_sources), a learnt
-        gate times the cosine between the source's tokens and each action's label features."""
+        """[..., A]: for each token source (see DialogueFeaturizer.token_sources, and the
+        mentioned tokens), a learnt gate times the cosine between the source's tokens and each
+        action's label features; with token_copy_exact, a second gate per source times whether
+        the action is exactly the source's."""
         hidden, _, turns = features
         sources = tf.einsum("...f,fkl->...kl", turns, self.token_sources)
         if self.mentioned_size:
@@ -179,6 +185,9 @@ class NTMDialogueModel(tf.keras.Model):
             sources = tf.concat([sources, mentioned[..., None, :]], -2)
         sources = tf.math.l2_normalize(sources, -1)
         overlap = tf.einsum("...kl,al->...ka", sources, tf.math.l2_normalize(labels, -1))
+        if self.exact_match:
+            # and, per source, whether the action is exactly the source's (cosine 1)
+            overlap = tf.concat([overlap, tf.cast(overlap > 1.0 - 1e-4, tf.float32)], -2)
         return tf.einsum("...k,...ka->...a", self.token_gate(hidden), overlap)
 
     def _dialogue_embedding(self, features):

@@ -86,7 +86,7 @@ def test_stopping_at_the_longest_dialogue_changes_no_score_and_no_gradient(model
     assert not hidden[:, 6:].any(), "the padding turns after the loop stopped are zeros"
 
 
-def token_model(turn_size=10, label_size=6):
+def token_model(turn_size=10, label_size=6, exact=False):
     """A model with token copy and the mentioned-token bag, over a made-up turn layout:
     columns 0-3 user features (0 and 1 name action tokens 4 and 5), 4-9 the previous action."""
     sources = np.zeros([turn_size, 2, label_size], np.float32)
@@ -94,7 +94,8 @@ def token_model(turn_size=10, label_size=6):
     sources[0, 1, 4] = sources[1, 1, 5] = 1.0  # user -> action tokens
     model = NTMDialogueModel(turn_size, label_size,
                              {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
-                              "token_copy": True, "mentioned_tokens": True}, sources)
+                              "token_copy": True, "mentioned_tokens": True,
+                              "token_copy_exact": exact}, sources)
     model.build_all()
     return model, sources
 
@@ -112,31 +113,54 @@ def test_the_mentioned_tokens_accumulate_and_a_restore_returns_to_the_earlier_ba
     assert not mentioned[:, :4].any()
 
 
-def test_token_copy_adds_a_gated_cosine_between_each_source_and_each_action():
-    model, sources = token_model()
-    turns = np.zeros([1, 2, 10], np.float32)
-    turns[0, 1, [4, 7]] = 1.0  # previous action: tokens 0 and 3
-    turns[0, 0, 0] = 1.0
-    restore = np.full([1, 2], -1, np.int32)
-    labels = np.array([[1, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0],
-                       [0, 0, 0, 0, 1, 1]], np.float32)
+def bonus_with_gate_biases(model, turns, restore, labels, biases):
+    """Scores with the token gates fixed at `biases` minus the scores with them at zero."""
     gate = model.token_gate
     kernel, bias = gate.kernel.numpy(), gate.bias.numpy()
     try:
         gate.kernel.assign(np.zeros_like(kernel))
-        gate.bias.assign([2.0, 0.0, 3.0])  # previous action, user, mentioned
+        gate.bias.assign(biases)
         with_bonus = model.scores(turns, restore, labels).numpy()
-        gate.bias.assign([0.0, 0.0, 0.0])
-        without = model.scores(turns, restore, labels).numpy()
+        gate.bias.assign(np.zeros_like(bias))
+        return with_bonus, model.scores(turns, restore, labels).numpy()
     finally:
         gate.kernel.assign(kernel)
         gate.bias.assign(bias)
+
+
+TOKEN_LABELS = np.array([[1, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0],
+                         [0, 0, 0, 0, 1, 1]], np.float32)
+
+
+def two_turns():
+    turns = np.zeros([1, 2, 10], np.float32)
+    turns[0, 1, [4, 7]] = 1.0  # previous action: tokens 0 and 3 (exactly action 0)
+    turns[0, 0, 0] = 1.0
+    return turns, np.full([1, 2], -1, np.int32)
+
+
+def test_token_copy_adds_a_gated_cosine_between_each_source_and_each_action():
+    model, _ = token_model()
+    turns, restore = two_turns()
+    # gates: previous action 2, user 0, mentioned 3
+    with_bonus, without = bonus_with_gate_biases(model, turns, restore, TOKEN_LABELS,
+                                                 [2.0, 0.0, 3.0])
     cosine_previous = np.array([1.0, 1 / np.sqrt(2), 0.0, 0.0])
     cosine_mentioned = np.array([0.0, 0.0, 0.0, 1 / np.sqrt(2)])  # token 4, named at turn 0
     np.testing.assert_allclose(with_bonus[0, 1] - without[0, 1],
                                2 * cosine_previous + 3 * cosine_mentioned, atol=1e-5)
     np.testing.assert_allclose(with_bonus[0, 0] - without[0, 0], 3 * cosine_mentioned,
                                atol=1e-5)
+
+
+def test_token_copy_exact_adds_a_gated_bonus_for_the_very_action_of_a_source():
+    model, _ = token_model(exact=True)
+    turns, restore = two_turns()
+    # cosine gates 0; exact-match gates: previous action 5, user 0, mentioned 0
+    with_bonus, without = bonus_with_gate_biases(model, turns, restore, TOKEN_LABELS,
+                                                 [0.0, 0.0, 0.0, 5.0, 0.0, 0.0])
+    np.testing.assert_allclose(with_bonus[0, 1] - without[0, 1], [5.0, 0.0, 0.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(with_bonus[0, 0] - without[0, 0], 0.0, atol=1e-5)
 
 
 def test_prediction_with_token_copy_matches_the_training_scores():

@@ -167,18 +167,19 @@ def test_a_broken_metadata_file_gives_a_clear_error(tmp_path, domain, trackers):
 
 def test_a_model_saved_before_the_token_options_existed_loads_as_it_was_trained(
         tmp_path, domain, trackers):
-    # such a model's saved options lack token_copy and mentioned_tokens: it had neither
-    old_options = {**FAST, "epochs": 5, "token_copy": False, "mentioned_tokens": False}
+    # such a model's saved options lack the token options: it had none of them
+    token_options = ("token_copy", "mentioned_tokens", "token_copy_exact")
+    old_options = {**FAST, "epochs": 5, **{option: False for option in token_options}}
     policy = create_policy(NTMPolicy, old_options, new_storage(tmp_path))
     policy.train(trackers[:2], domain)
     with policy._model_storage.write_to(policy._resource) as path:
         metadata = json.loads((path / METADATA_FILE).read_text())
-        for option in ("token_copy", "mentioned_tokens"):
+        for option in token_options:
             del metadata["config"][option]
         (path / METADATA_FILE).write_text(json.dumps(metadata))
     assert NTMPolicy.get_default_config()["token_copy"]
     loaded = load_policy(NTMPolicy, {}, policy._model_storage)
-    assert not loaded.config["token_copy"] and not loaded.config["mentioned_tokens"]
+    assert not any(loaded.config[option] for option in token_options)
     prefix, _ = prediction_points(trackers[0], domain)[-1]
     np.testing.assert_array_equal(loaded.predict_action_probabilities(prefix, domain).probabilities,
                                   policy.predict_action_probabilities(prefix, domain).probabilities)
