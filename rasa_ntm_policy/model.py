@@ -148,11 +148,11 @@ class NTMDialogueModel(tf.keras.Model):
                                       maximum_iterations=num_turns)
         return tf.transpose(history[0], [1, 0, 2])
 
-    def embed_dialogues(self, turns: tf.Tensor, restore: tf.Tensor,
+    def dialogue_features(self, turns: tf.Tensor, restore: tf.Tensor,
                         dropout_seed: Optional[tf.Tensor] = None,
                         active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
         """turns [B,T,F], restore [B,T] -> the dialogue features the scores are made from
-        (_dialogue_features: step outputs and turn features, [B,T,O+F], the read vectors
+        (_features_from_outputs: step outputs and turn features, [B,T,O+F], the read vectors
         [B,T,Hr*W'] and the turn features [B,T,F]; see run_turns).
 
         With a dropout_seed ([2] int32, training only), input features are dropped with a
@@ -163,9 +163,9 @@ class NTMDialogueModel(tf.keras.Model):
             keep = tf.random.stateless_uniform(tf.shape(turns), dropout_seed) >= self.dropout
             inputs = tf.where(keep, turns / (1.0 - self.dropout), 0.0)
         hidden = self.run_turns(inputs, restore, active_turns)
-        return self._dialogue_features(hidden, turns)
+        return self._features_from_outputs(hidden, turns)
 
-    def _dialogue_features(self, hidden, turns):
+    def _features_from_outputs(self, hidden, turns):
         """step outputs [..., O] and turn features [..., F] -> what the scores are made from."""
         cell_output = hidden[..., :self.cell.output_size]
         reads = cell_output[..., -self.read_size:]
@@ -214,7 +214,7 @@ class NTMDialogueModel(tf.keras.Model):
                dropout_seed: Optional[tf.Tensor] = None,
                active_turns: Optional[tf.Tensor] = None) -> tf.Tensor:
         """[B,T,F], [B,T], [A,L] -> similarity of each turn's dialogue embedding to each action."""
-        features = self.embed_dialogues(turns, restore, dropout_seed, active_turns)
+        features = self.dialogue_features(turns, restore, dropout_seed, active_turns)
         return self._scores(features, labels)
 
     def _scores(self, features, labels):
@@ -249,7 +249,7 @@ class NTMDialogueModel(tf.keras.Model):
 
         _, output, state = tf.while_loop(lambda t, *_: t < num_turns, body,
                                          (tf.constant(0), output, state))
-        scores = self._scores(self._dialogue_features(output, last_turn[None]), labels)[0]
+        scores = self._scores(self._features_from_outputs(output, last_turn[None]), labels)[0]
         cell_state = state[:-1] if self.mentioned_size else state
         return Prediction(tf.nn.softmax(scores), cell_state[-3][0], cell_state[-2][0])
 
