@@ -36,6 +36,7 @@ Writes bench/results/latency.json, latency.md (tables) and latency.png (log-log)
 """
 import argparse
 import datetime
+import functools
 import hashlib
 import importlib.util
 import json
@@ -317,14 +318,20 @@ def plot(report: Dict[str, Any], path: Path) -> None:
 
 # --- models ------------------------------------------------------------------------------------
 
-def benchmark_key(name: str) -> str:
-    """The REDP benchmark's work-directory name for this script's config of `name`
-    (bench/redp_benchmark.config_key: the policy and a hash of the options it trains with)."""
+@functools.lru_cache(maxsize=None)
+def _redp_benchmark():
+    """bench/redp_benchmark.py as a module (loaded once)."""
     spec = importlib.util.spec_from_file_location(
         "redp_benchmark", Path(__file__).resolve().parent / "redp_benchmark.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.config_key(name, POLICY_CONFIGS[name])
+    return module
+
+
+def benchmark_key(name: str) -> str:
+    """The REDP benchmark's work-directory name for this script's config of `name`
+    (bench/redp_benchmark.config_key: the policy and a hash of the options it trains with)."""
+    return _redp_benchmark().config_key(name, POLICY_CONFIGS[name])
 
 
 def default_model_path(name: str) -> Optional[Path]:
@@ -591,8 +598,8 @@ def main(argv=None):
     for name in args.policies:
         if name in given:
             models[name] = {"source": "--model", "path": str(given[name])}
-        elif default_model_path(name):
-            models[name] = {"source": "default_model_path", "path": str(default_model_path(name))}
+        elif (found := default_model_path(name)) is not None:
+            models[name] = {"source": "default_model_path", "path": str(found)}
         else:
             try:
                 models[name] = train_quick(name, args.quick_epochs, args.data, args.work)
