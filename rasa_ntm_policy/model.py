@@ -96,11 +96,15 @@ class NTMDialogueModel(tf.keras.Model):
     def output_size(self) -> int:
         return self.cell.output_size + self.mentioned_size
 
+    def _cell_state(self, state):
+        """The NTM cell's part of a model state (all of it but the mentioned tokens)."""
+        return state[:-1] if self.mentioned_size else state
+
     def _step(self, inputs, state):
         """One turn: the cell, and the bag of mentioned tokens (with mentioned_tokens)."""
         if not self.mentioned_size:
             return self.cell(inputs, state)
-        output, cell_state = self.cell(inputs, state[:-1])
+        output, cell_state = self.cell(inputs, self._cell_state(state))
         mentioned = tf.maximum(state[-1], tf.cast(tf.matmul(inputs, self.user_tokens) > 0,
                                                   tf.float32))
         return tf.concat([output, mentioned], -1), list(cell_state) + [mentioned]
@@ -250,7 +254,7 @@ class NTMDialogueModel(tf.keras.Model):
         _, output, state = tf.while_loop(lambda t, *_: t < num_turns, body,
                                          (tf.constant(0), output, state))
         scores = self._scores(self._features_from_outputs(output, last_turn[None]), labels)[0]
-        cell_state = state[:-1] if self.mentioned_size else state
+        cell_state = self._cell_state(state)
         return Prediction(tf.nn.softmax(scores), cell_state[-3][0], cell_state[-2][0])
 
 
