@@ -30,6 +30,7 @@ DEFAULTS: Dict[str, Any] = {
     "token_copy": True,
     "mentioned_tokens": True,
     "token_copy_exact": True,
+    "exact_copy_only_adds": False,
     "use_augmented_trackers": False,
     # training
     "epochs": 200,
@@ -48,17 +49,17 @@ POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
 NON_NEGATIVE_REALS = ("similarity_scale", "l2_regularization")
 BOOLEANS = ("skip_turn_features", "sequential_writes", "copy_mechanism", "restore_digressions",
             "name_ids", "use_augmented_trackers", "context_action",
-            "token_copy", "mentioned_tokens", "token_copy_exact")
+            "token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds")
 # options that shape the trained model: a loaded model keeps the ones it was trained with
 ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_heads",
                         "shift_range", "controller", "controller_units", "embedding_dimension",
                         "label_hidden_units", "clip_value", "similarity_scale",
                         "skip_turn_features", "sequential_writes", "copy_mechanism",
                         "restore_digressions", "name_ids", "context_action",
-                        "token_copy", "mentioned_tokens", "token_copy_exact")
+                        "token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds")
 # a model persisted before these options existed was trained without them
 OPTIONS_BEFORE_THEY_EXISTED = {"token_copy": False, "mentioned_tokens": False,
-                               "token_copy_exact": False}
+                               "token_copy_exact": False, "exact_copy_only_adds": False}
 CONTROLLERS = ("lstm", "dense")
 
 

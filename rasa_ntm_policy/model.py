@@ -9,7 +9,8 @@ Shapes: B dialogues, T turns, F turn features, A actions, L label features, D em
   dialogue embedding = Dense(D)([cell output, turn features]) + gate * copied   [B,T,D]
   scores = scale * cosine(dialogue embedding, action embedding)                 [B,T,A]
     (+ with token_copy, for each token source k: gate_k * cosine(source_k, label features),
-     and with token_copy_exact, exact_gate_k * [the action is exactly source k's])
+     and with token_copy_exact, exact_gate_k * [the action is exactly source k's], where
+     exact_gate_k goes through a softplus with exact_copy_only_adds: a copy never lowers a score)
 
 Each memory slot is W' = W + L wide: W learnt columns and, with the copy mechanism, the L label
 features of the turn's previous action, stored verbatim, so a read can bring back a past action
@@ -74,6 +75,7 @@ class NTMDialogueModel(tf.keras.Model):
             # [F, K, L]: see DialogueFeaturizer.token_sources
             self.token_sources = tf.constant(token_sources, tf.float32)
             self.exact_match = bool(config.get("token_copy_exact"))
+            self.exact_only_adds = bool(config.get("exact_copy_only_adds"))
             sources = token_sources.shape[1] + (1 if self.mentioned_size else 0)
             self.token_gate = tf.keras.layers.Dense(
                 sources * (2 if self.exact_match else 1), name="token_gate")
@@ -181,7 +183,8 @@ class NTMDialogueModel(tf.keras.Model):
         """[..., A]: for each token source (see DialogueFeaturizer.token_sources, and the
         mentioned tokens), a learnt gate times the cosine between the source's tokens and each
         action's label features; with token_copy_exact, a second gate per source times whether
-        the action is exactly the source's."""
+        the action is exactly the source's (a gate that is never negative with
+        exact_copy_only_adds)."""
         hidden, _, turns = features
         sources = tf.einsum("...f,fkl->...kl", turns, self.token_sources)
         if self.mentioned_size:
@@ -192,7 +195,12 @@ class NTMDialogueModel(tf.keras.Model):
         if self.exact_match:
             # and, per source, whether the action is exactly the source's (cosine 1)
             overlap = tf.concat([overlap, tf.cast(overlap > 1.0 - 1e-4, tf.float32)], -2)
-        return tf.einsum("...k,...ka->...a", self.token_gate(hidden), overlap)
+        gates = self.token_gate(hidden)
+        if self.exact_match and self.exact_only_adds:
+            # a copy adds to the score of the action it copies, never takes from it
+            cosine_gates, exact_gates = tf.split(gates, 2, axis=-1)
+            gates = tf.concat([cosine_gates, tf.nn.softplus(exact_gates)], -1)
+        return tf.einsum("...k,...ka->...a", gates, overlap)
 
     def _dialogue_embedding(self, features):
         hidden, reads, _ = features

@@ -86,7 +86,7 @@ def test_stopping_at_the_longest_dialogue_changes_no_score_and_no_gradient(model
     assert not hidden[:, 6:].any(), "the padding turns after the loop stopped are zeros"
 
 
-def token_model(turn_size=10, label_size=6, exact=False):
+def token_model(turn_size=10, label_size=6, exact=False, only_adds=False):
     """A model with token copy and the mentioned-token bag, over a made-up turn layout:
     columns 0-3 user features (0 and 1 name action tokens 4 and 5), 4-9 the previous action."""
     sources = np.zeros([turn_size, 2, label_size], np.float32)
@@ -95,7 +95,8 @@ def token_model(turn_size=10, label_size=6, exact=False):
     model = NTMDialogueModel(turn_size, label_size,
                              {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
                               "token_copy": True, "mentioned_tokens": True,
-                              "token_copy_exact": exact}, sources)
+                              "token_copy_exact": exact, "exact_copy_only_adds": only_adds},
+                             sources)
     model.build_all()
     return model, sources
 
@@ -113,15 +114,15 @@ def test_the_mentioned_tokens_accumulate_and_a_restore_returns_to_the_earlier_ba
     assert not mentioned[:, :4].any()
 
 
-def bonus_with_gate_biases(model, turns, restore, labels, biases):
-    """Scores with the token gates fixed at `biases` minus the scores with them at zero."""
+def bonus_with_gate_biases(model, turns, restore, labels, biases, baseline=0.0):
+    """Scores with the token gates fixed at `biases`, and with them all at `baseline`."""
     gate = model.token_gate
     kernel, bias = gate.kernel.numpy(), gate.bias.numpy()
     try:
         gate.kernel.assign(np.zeros_like(kernel))
         gate.bias.assign(biases)
         with_bonus = model.scores(turns, restore, labels).numpy()
-        gate.bias.assign(np.zeros_like(bias))
+        gate.bias.assign(np.full_like(bias, baseline))
         return with_bonus, model.scores(turns, restore, labels).numpy()
     finally:
         gate.kernel.assign(kernel)
@@ -161,6 +162,24 @@ def test_token_copy_exact_adds_a_gated_bonus_for_the_very_action_of_a_source():
                                                  [0.0, 0.0, 0.0, 5.0, 0.0, 0.0])
     np.testing.assert_allclose(with_bonus[0, 1] - without[0, 1], [5.0, 0.0, 0.0, 0.0], atol=1e-5)
     np.testing.assert_allclose(with_bonus[0, 0] - without[0, 0], 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("exact_gate", [-5.0, 0.0, 3.0])
+def test_an_exact_copy_that_only_adds_never_lowers_the_score_of_the_copied_action(exact_gate):
+    model, _ = token_model(exact=True, only_adds=True)
+    turns, restore = two_turns()
+    # exact-match gate of the previous action `exact_gate` (the others -50: no bonus), cosine
+    # gates 0: the previous action (action 0) gets softplus(exact_gate), > 0 even for a negative
+    # gate; the other actions lose the cosine gates' -50
+    with_bonus, without = bonus_with_gate_biases(model, turns, restore, TOKEN_LABELS,
+                                                 [0.0, 0.0, 0.0, exact_gate, -50.0, -50.0],
+                                                 baseline=-50.0)
+    bonus = with_bonus[0, 1] - without[0, 1]
+    cosine_previous = np.array([1.0, 1 / np.sqrt(2), 0.0, 0.0])
+    cosine_mentioned = np.array([0.0, 0.0, 0.0, 1 / np.sqrt(2)])
+    np.testing.assert_allclose(bonus - 50 * (cosine_previous + cosine_mentioned),
+                               [np.log1p(np.exp(exact_gate)), 0.0, 0.0, 0.0], atol=1e-4)
+    assert bonus[0] > 0
 
 
 def test_prediction_with_token_copy_matches_the_training_scores():

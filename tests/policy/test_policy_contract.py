@@ -185,6 +185,24 @@ def test_a_model_saved_before_the_token_options_existed_loads_as_it_was_trained(
                                   policy.predict_action_probabilities(prefix, domain).probabilities)
 
 
+def test_a_model_saved_before_exact_copy_only_adds_existed_keeps_its_signed_exact_gates(
+        tmp_path, domain, trackers):
+    options = {**FAST, "epochs": 5, "token_copy": True, "mentioned_tokens": True,
+               "token_copy_exact": True, "exact_copy_only_adds": False}
+    policy = create_policy(NTMPolicy, options, new_storage(tmp_path))
+    policy.train(trackers[:2], domain)
+    with policy._model_storage.write_to(policy._resource) as path:
+        metadata = json.loads((path / METADATA_FILE).read_text())
+        del metadata["config"]["exact_copy_only_adds"]
+        (path / METADATA_FILE).write_text(json.dumps(metadata))
+    assert NTMPolicy.get_default_config()["exact_copy_only_adds"]
+    loaded = load_policy(NTMPolicy, {}, policy._model_storage)
+    assert loaded.config["token_copy_exact"] and not loaded.config["exact_copy_only_adds"]
+    prefix, _ = prediction_points(trackers[0], domain)[-1]
+    np.testing.assert_array_equal(loaded.predict_action_probabilities(prefix, domain).probabilities,
+                                  policy.predict_action_probabilities(prefix, domain).probabilities)
+
+
 def test_nothing_is_pickled(trained):
     _, storage = trained
     from rasa.engine.storage.resource import Resource
