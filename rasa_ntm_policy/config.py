@@ -30,7 +30,7 @@ DEFAULTS: Dict[str, Any] = {
     "token_copy": True,
     "mentioned_tokens": True,
     "token_copy_exact": True,
-    "exact_copy_only_adds": False,
+    "exact_copy_only_adds": True,
     "use_augmented_trackers": False,
     # training
     "epochs": 200,
@@ -56,7 +56,8 @@ ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_hea
                         "label_hidden_units", "clip_value", "similarity_scale",
                         "skip_turn_features", "sequential_writes", "copy_mechanism",
                         "restore_digressions", "name_ids", "context_action",
-                        "token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds")
+                        "token_copy", "mentioned_tokens", "token_copy_exact",
+                        "exact_copy_only_adds")
 # a model persisted before these options existed was trained without them
 OPTIONS_BEFORE_THEY_EXISTED = {"token_copy": False, "mentioned_tokens": False,
                                "token_copy_exact": False, "exact_copy_only_adds": False}

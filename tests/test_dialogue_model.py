@@ -182,8 +182,9 @@ def test_an_exact_copy_that_only_adds_never_lowers_the_score_of_the_copied_actio
     assert bonus[0] > 0
 
 
-def test_prediction_with_token_copy_matches_the_training_scores():
-    model, _ = token_model()
+@pytest.mark.parametrize("options", [{}, {"exact": True, "only_adds": True}])
+def test_prediction_with_token_copy_matches_the_training_scores(options):
+    model, _ = token_model(**options)
     rng = np.random.default_rng(3)
     turns = (rng.uniform(size=[6, 10]) < 0.3).astype(np.float32)
     labels = (rng.uniform(size=[4, 6]) < 0.5).astype(np.float32)
