@@ -185,6 +185,13 @@ class NTMDialogueModel(tf.keras.Model):
         action's label features; with token_copy_exact, a second gate per source times whether
         the action is exactly the source's (a gate that is never negative with
         exact_copy_only_adds)."""
+        gates, overlap = self.token_copy_parts(features, labels)
+        return tf.einsum("...k,...ka->...a", gates, overlap)
+
+    def token_copy_parts(self, features, labels):
+        """The terms of _token_bonus: gates [..., S] and overlaps [..., S, A], S = K sources
+        (and the mentioned tokens), then with token_copy_exact the same sources' exact matches;
+        the bonus of action a is sum_s gates[s] * overlaps[s, a]."""
         hidden, _, turns = features
         sources = tf.einsum("...f,fkl->...kl", turns, self.token_sources)
         if self.mentioned_size:
@@ -200,7 +207,13 @@ class NTMDialogueModel(tf.keras.Model):
             # a copy adds to the score of the action it copies, never takes from it
             cosine_gates, exact_gates = tf.split(gates, 2, axis=-1)
             gates = tf.concat([cosine_gates, tf.nn.softplus(exact_gates)], -1)
-        return tf.einsum("...k,...ka->...a", gates, overlap)
+        return gates, overlap
+
+    def embedding_scores(self, features, labels):
+        """[..., A] the scores without the token bonus: scaled cosine of the dialogue and
+        action embeddings."""
+        return tf.einsum("...d,ad->...a", self._dialogue_embedding(features),
+                         self.embed_labels(labels))
 
     def _dialogue_embedding(self, features):
         hidden, reads, _ = features
@@ -230,8 +243,7 @@ class NTMDialogueModel(tf.keras.Model):
         return self._scores(features, labels)
 
     def _scores(self, features, labels):
-        scores = tf.einsum("...d,ad->...a", self._dialogue_embedding(features),
-                           self.embed_labels(labels))
+        scores = self.embedding_scores(features, labels)
         if self.token_sources is not None:
             scores = scores + self._token_bonus(features, labels)
         return scores

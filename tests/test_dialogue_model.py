@@ -196,3 +196,17 @@ def test_prediction_with_token_copy_matches_the_training_scores(options):
                                atol=1e-5)
     assert prediction.read_weights.shape == (model.cell.read_heads, 8)
     assert prediction.write_weights.shape == (model.cell.write_heads, 8)
+
+
+def test_the_scores_are_the_embedding_scores_and_the_token_copy_parts():
+    model, _ = token_model(exact=True, only_adds=True)
+    rng = np.random.default_rng(5)
+    turns = tf.constant((rng.uniform(size=[2, 4, 10]) < 0.3).astype(np.float32))
+    labels = (rng.uniform(size=[4, 6]) < 0.5).astype(np.float32)
+    features = model.dialogue_features(turns, tf.fill([2, 4], -1))
+    gates, overlap = model.token_copy_parts(features, labels)
+    assert gates.shape == (2, 4, 6) and overlap.shape == (2, 4, 6, 4)  # 3 sources, and exact
+    np.testing.assert_allclose(
+        model.scores(turns, tf.fill([2, 4], -1), labels).numpy(),
+        (model.embedding_scores(features, labels) + tf.einsum("...k,...ka->...a", gates, overlap)
+         ).numpy(), atol=1e-5)
