@@ -165,39 +165,28 @@ def test_a_broken_metadata_file_gives_a_clear_error(tmp_path, domain, trackers):
         load_policy(NTMPolicy, FAST, policy._model_storage)
 
 
-def test_a_model_saved_before_the_token_options_existed_loads_as_it_was_trained(
-        tmp_path, domain, trackers):
-    # such a model's saved options lack the token options: it had none of them
-    token_options = ("token_copy", "mentioned_tokens", "token_copy_exact")
-    old_options = {**FAST, "epochs": 5, **{option: False for option in token_options}}
-    policy = create_policy(NTMPolicy, old_options, new_storage(tmp_path))
+@pytest.mark.parametrize("trained_with, missing", [
+    # saved before any token option existed: it had none of them
+    ({"token_copy": False, "mentioned_tokens": False, "token_copy_exact": False,
+      "exact_copy_only_adds": False},
+     ("token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds")),
+    # saved before exact_copy_only_adds existed: its exact-copy gates were signed
+    ({"token_copy": True, "mentioned_tokens": True, "token_copy_exact": True,
+      "exact_copy_only_adds": False}, ("exact_copy_only_adds",)),
+])
+def test_a_model_saved_before_its_options_existed_loads_as_it_was_trained(
+        tmp_path, domain, trackers, trained_with, missing):
+    policy = create_policy(NTMPolicy, {**FAST, "epochs": 5, **trained_with},
+                           new_storage(tmp_path))
     policy.train(trackers[:2], domain)
     with policy._model_storage.write_to(policy._resource) as path:
         metadata = json.loads((path / METADATA_FILE).read_text())
-        for option in token_options:
+        for option in missing:
             del metadata["config"][option]
         (path / METADATA_FILE).write_text(json.dumps(metadata))
-    assert NTMPolicy.get_default_config()["token_copy"]
+    assert all(NTMPolicy.get_default_config()[option] for option in missing)
     loaded = load_policy(NTMPolicy, {}, policy._model_storage)
-    assert not any(loaded.config[option] for option in token_options)
-    prefix, _ = prediction_points(trackers[0], domain)[-1]
-    np.testing.assert_array_equal(loaded.predict_action_probabilities(prefix, domain).probabilities,
-                                  policy.predict_action_probabilities(prefix, domain).probabilities)
-
-
-def test_a_model_saved_before_exact_copy_only_adds_existed_keeps_its_signed_exact_gates(
-        tmp_path, domain, trackers):
-    options = {**FAST, "epochs": 5, "token_copy": True, "mentioned_tokens": True,
-               "token_copy_exact": True, "exact_copy_only_adds": False}
-    policy = create_policy(NTMPolicy, options, new_storage(tmp_path))
-    policy.train(trackers[:2], domain)
-    with policy._model_storage.write_to(policy._resource) as path:
-        metadata = json.loads((path / METADATA_FILE).read_text())
-        del metadata["config"]["exact_copy_only_adds"]
-        (path / METADATA_FILE).write_text(json.dumps(metadata))
-    assert NTMPolicy.get_default_config()["exact_copy_only_adds"]
-    loaded = load_policy(NTMPolicy, {}, policy._model_storage)
-    assert loaded.config["token_copy_exact"] and not loaded.config["exact_copy_only_adds"]
+    assert {option: loaded.config[option] for option in trained_with} == trained_with
     prefix, _ = prediction_points(trackers[0], domain)[-1]
     np.testing.assert_array_equal(loaded.predict_action_probabilities(prefix, domain).probabilities,
                                   policy.predict_action_probabilities(prefix, domain).probabilities)
