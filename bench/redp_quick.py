@@ -54,6 +54,12 @@ def repeat_chitchat(test_file: Path, repeat: int, out: Path) -> Path:
     return out
 
 
+def first_wrong_turn(labels: np.ndarray, predicted: np.ndarray):
+    """labels [T] (padding < 0), predicted [T] -> the first turn predicted wrong, or None."""
+    wrong = np.flatnonzero((labels >= 0) & (predicted != labels))
+    return int(wrong[0]) if len(wrong) else None
+
+
 def first_errors(policy, trackers, domain):
     """For each test story with a wrong action: its first wrong turn, expected and predicted."""
     turns, restore, labels = policy._training_data(trackers, domain)
@@ -63,9 +69,8 @@ def first_errors(policy, trackers, domain):
     names = domain.action_names_or_texts
     errors = []
     for b in range(len(trackers)):
-        wrong = np.flatnonzero((labels[b] >= 0) & (best[b] != labels[b]))
-        if len(wrong):
-            t = int(wrong[0])
+        t = first_wrong_turn(labels[b], best[b])
+        if t is not None:
             state = states[b][t]
             user = state.get('user') or {}
             errors.append(f"story {b} turn {t}: intent {user.get('intent')} "

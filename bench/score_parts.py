@@ -21,6 +21,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "redp"
 TEST_STORIES = DATA / "data" / "test"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other bench scripts
 
 
 def source_names(config) -> List[str]:
@@ -36,20 +37,21 @@ def source_names(config) -> List[str]:
 def first_wrong_turns(policy, trackers, domain) -> List[str]:
     """One report per failed story: its first wrong turn's score parts."""
     import tensorflow as tf
+    from redp_quick import first_wrong_turn
     turns, restore, labels = policy._training_data(trackers, domain)
     label_features = policy.dialogue_featurizer.encode_actions(domain.action_names_or_texts)
     model = policy.model
     features = model.dialogue_features(tf.constant(turns), tf.constant(restore))
     embedding = model.embedding_scores(features, label_features).numpy()
-    total = model._scores(features, label_features).numpy()
     gates, overlap = (t.numpy() for t in model.token_copy_parts(features, label_features))
+    # the model's scores (tests/test_dialogue_model.py checks that they are these parts' sum)
+    total = embedding + np.einsum("btk,btka->bta", gates, overlap)
     names, sources = domain.action_names_or_texts, source_names(policy.config)
     reports = []
     for b, predicted in enumerate(total.argmax(-1)):
-        wrong = np.flatnonzero((labels[b] >= 0) & (predicted != labels[b]))
-        if not len(wrong):
+        t = first_wrong_turn(labels[b], predicted)
+        if t is None:
             continue
-        t = int(wrong[0])
         lines = [f"story {b} ({trackers[b].sender_id}), turn {t}"]
         for kind, a in (("expected", labels[b, t]), ("predicted", predicted[t])):
             parts = ", ".join(f"{name} {g * o:+.2f}" for name, g, o
@@ -72,7 +74,6 @@ def main(argv=None) -> int:
         parser.error(f"no model file at {args.model}")
     from rasa.core.agent import Agent
     from rasa.core.training import load_data
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from latency import policy_component
 
     agent = Agent.load(str(args.model))

@@ -1,18 +1,13 @@
 """bench/gpu_variants.py: the memory-step variants timed on the GPU compute the library's step."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from rasa_ntm_policy.ntm import memory_step
 from rasa_ntm_policy.ntm.heads import read_parameter_size, write_parameter_size
+from tests.bench_scripts import bench_module
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_gpu_variants", Path(__file__).resolve().parents[1] / "bench" / "gpu_variants.py")
-variants = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(variants)
+variants = bench_module("gpu_variants")
 
 
 def _softmax(x):

@@ -1,28 +1,17 @@
 """The pure parts of the latency benchmarks (bench/latency.py, bench/rest_load.py): the trackers
 have exactly the turns asked for, percentiles and the JSON / markdown aggregation. No training."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from tests.bench_scripts import BENCH, bench_module
 from tests.policy.conftest import DOMAIN_YAML, stories, task_story
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-latency = _module("latency")
-rest_load = _module("rest_load")
+latency = bench_module("latency")
+rest_load = bench_module("rest_load")
 
 
 @pytest.fixture(scope="module")
