@@ -37,6 +37,7 @@ DEFAULTS: Dict[str, Any] = {
     "batch_size": 8,
     "learning_rate": 0.003,
     "gradient_clip_norm": 10.0,
+    "weight_averaging": 0.0,
     "random_seed": 42,
     # Rasa's own keys
     "priority": 1,
@@ -100,6 +101,9 @@ def validate(config: Dict[str, Any]) -> Dict[str, Any]:
     dropout = merged["dropout"]
     if not is_real(dropout) or not 0 <= dropout < 1:
         _fail("dropout", f"must be a number in [0, 1), got {dropout!r}")
+    averaging = merged["weight_averaging"]
+    if not is_real(averaging) or not 0 <= averaging <= 1:
+        _fail("weight_averaging", f"must be a number in [0, 1], got {averaging!r}")
     if merged["random_seed"] is not None and not is_int(merged["random_seed"]):
         _fail("random_seed", f"must be an integer or null, got {merged['random_seed']!r}")
     return merged
