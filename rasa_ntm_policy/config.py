@@ -37,7 +37,7 @@ DEFAULTS: Dict[str, Any] = {
     "batch_size": 8,
     "learning_rate": 0.003,
     "gradient_clip_norm": 10.0,
-    "weight_averaging": 0.0,
+    "weight_averaging": 0.25,
     "random_seed": 42,
     # Rasa's own keys
     "priority": 1,
