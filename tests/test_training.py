@@ -26,15 +26,18 @@ def training_data(seed=0):
     return turns, restore, labels, label_features
 
 
-def trained_weights(initial, epochs, weight_averaging):
-    """The weights after training a model that starts from the weights `initial`."""
+def new_model(epochs=1, weight_averaging=0.0):
     config = {**DEFAULTS, "memory_slots": 8, "controller_units": 16, "token_copy": False,
               "mentioned_tokens": False, "epochs": epochs, "batch_size": 2,
               "weight_averaging": weight_averaging}
     model = NTMDialogueModel(TURN_SIZE, LABEL_SIZE, config)
     model.build_all()
-    if initial is None:
-        return model.get_weights()
+    return model, config
+
+
+def trained_weights(initial, epochs, weight_averaging):
+    """The weights after training a model that starts from the weights `initial`."""
+    model, config = new_model(epochs, weight_averaging)
     model.set_weights(initial)
     train_model(model, *training_data(), config, tf.keras.optimizers.Adam(0.01),
                 show_progress=False)
@@ -42,7 +45,7 @@ def trained_weights(initial, epochs, weight_averaging):
 
 
 def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_weights():
-    initial = trained_weights(None, 1, 0.0)
+    initial = new_model()[0].get_weights()
     after_two = trained_weights(initial, 2, 0.0)
     after_three = trained_weights(initial, 3, 0.0)
     averaged = trained_weights(initial, 3, 0.5)  # the last 2 of 3 epochs
@@ -50,3 +53,9 @@ def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_weights():
         np.testing.assert_allclose(mean, (a + b) / 2, atol=1e-5)
     assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(after_two, after_three))
     assert any(not np.allclose(m, b, atol=1e-4) for m, b in zip(averaged, after_three))
+
+
+def test_averaging_one_epoch_keeps_its_weights():
+    initial = new_model()[0].get_weights()
+    for kept, last in zip(trained_weights(initial, 1, 1.0), trained_weights(initial, 1, 0.0)):
+        np.testing.assert_allclose(kept, last, atol=1e-6)
