@@ -9,8 +9,12 @@ Cases (N=128, W=20, one read and one write head, R=1), the library's step (memor
 for comparison on the same card, the variants of bench/gpu_variants.py:
   memory_step_b256, memory_step_b16384: address + write + read (rasa_ntm_policy.ntm.memory_step)
   memory_step_two_pass_b16384: the same step in two passes over the memory
-  memory_step_slotminor[_two_pass]_b16384: the direct (two-pass) step on a memory stored [B, W, N]
-  cell_step[_two_pass|_slotminor_two_pass]_b16384: the full NTM cell step, LSTM controller of 100
+  memory_step_slotminor[_two_pass[_unrolled]]_b16384: the direct (two-pass) step on a memory
+    stored [B, W, N]; _unrolled: its first pass as W slices added up (gpu_variants.plane_sums)
+  memory_step_planes_{reduced,unrolled,stacked}_b16384: the two-pass step on a memory stored as
+    planes [W, B, N], its first pass written three ways (gpu_variants.plane_sums)
+  cell_step[_two_pass|_slotminor_two_pass[_unrolled]|_planes_{form}]_b16384: the full NTM cell
+    step, LSTM controller of 100
   cell_step_dense64[...]_b16384: the same with NTMPolicy's default controller (dense, 64 units)
   controller_b16384: the LSTM controller of 100 and the head-parameter layer alone
   dialogues_b64_t50: a whole batch of 64 dialogues of 50 turns through the cell, one program
@@ -88,10 +92,12 @@ def cpu_time(fn, args, iters):
     return (time.perf_counter() - start) / iters
 
 
-def export(name, fn, args, out_dir, seed_spec, cpu_iters, variables=()):
+def export(name, fn, args, out_dir, seed_spec, cpu_iters, variables=(), memory_output=None):
     """Compiles fn for args, saves its HLO, the captured weights and checked output rows.
 
     The HLO takes the captured variables as parameters after the arguments, in capture order.
+    memory_output: the index of the output that is the memory in seed_spec's layout (whose batch
+    axis may not be the first); the rows of the other outputs are along their first axis.
     """
     compiled = tf.function(fn, jit_compile=True)
     concrete = compiled.get_concrete_function(*args)
@@ -102,15 +108,18 @@ def export(name, fn, args, out_dir, seed_spec, cpu_iters, variables=()):
     with open(os.path.join(out_dir, f"{name}.hlo.pb"), "wb") as f:
         f.write(hlo)
     outputs = [o.numpy() for o in tf.nest.flatten(compiled(*args))]
-    rows = gpu_inputs.check_rows(args[0].shape[0])
+    rows = gpu_inputs.check_rows(seed_spec["batch"])
+    memory_axis = gpu_inputs.MEMORY_LAYOUTS[seed_spec.get("layout", "rows")][1]
+    batch_axes = [memory_axis if i == memory_output else 0 for i in range(len(outputs))]
     np.savez(os.path.join(out_dir, f"{name}.npz"),
              **{f"weight_{i}": w for i, w in enumerate(captured)},
-             **{f"out_{i}": o[rows] for i, o in enumerate(outputs)})
+             **{f"out_{i}": np.take(o, rows, axis=axis)
+                for i, (o, axis) in enumerate(zip(outputs, batch_axes))})
     seconds = cpu_time(compiled, args, cpu_iters)
     print(f"{name}: {len(hlo)} bytes of HLO, {len(captured)} weights, CPU {seconds * 1e3:.3f} ms",
           flush=True)
     return {"inputs": seed_spec, "num_weights": len(captured), "cpu_seconds_per_call": seconds,
-            "output_shapes": [list(o.shape) for o in outputs]}
+            "output_shapes": [list(o.shape) for o in outputs], "batch_axes": batch_axes}
 
 
 @contextlib.contextmanager
@@ -131,21 +140,27 @@ def main():
     tf.keras.utils.set_random_seed(0)
     manifest = {}
 
-    def export_step(name, batch, iters, step_fn=memory_step, slots_minor=False):
-        spec = {"kind": "memory_step", "batch": batch, "seed": 0, "slots_minor": slots_minor}
+    def export_step(name, batch, iters, step_fn=memory_step, layout="rows"):
+        spec = {"kind": "memory_step", "batch": batch, "seed": 0, "layout": layout}
         inputs = gpu_inputs.memory_step_inputs(batch, SLOTS, WIDTH)
-        if slots_minor:
-            inputs[0] = np.ascontiguousarray(inputs[0].transpose(0, 2, 1))
+        inputs[0] = gpu_inputs.in_layout(inputs[0], layout)
         manifest[name] = export(name, lambda *a: tuple(step_fn(*a)), inputs, args.out, spec,
-                                iters)
+                                iters, memory_output=0)
 
     export_step("memory_step_b256", 256, 50)
     export_step("memory_step_b16384", 16384, 3)
     export_step("memory_step_two_pass_b16384", 16384, 3, gpu_variants.memory_step_two_pass)
     export_step("memory_step_slotminor_b16384", 16384, 3, gpu_variants.memory_step_slot_minor,
-                True)
+                "slots_minor")
     export_step("memory_step_slotminor_two_pass_b16384", 16384, 3,
-                functools.partial(gpu_variants.memory_step_slot_minor, two_pass=True), True)
+                functools.partial(gpu_variants.memory_step_slot_minor, two_pass=True),
+                "slots_minor")
+    export_step("memory_step_slotminor_two_pass_unrolled_b16384", 16384, 3,
+                functools.partial(gpu_variants.memory_step_slot_minor, two_pass=True,
+                                  unrolled_first_pass=True), "slots_minor")
+    for form in gpu_variants.PLANE_SUMS:
+        export_step(f"memory_step_planes_{form}_b16384", 16384, 3,
+                    functools.partial(gpu_variants.memory_step_planes, form=form), "planes")
 
     for controller, units in (("lstm", UNITS), ("dense", DENSE_UNITS)):
         cell = NTMCell(units=units, memory_slots=SLOTS, memory_width=WIDTH, controller=controller)
@@ -171,19 +186,25 @@ def main():
             return [out] + list(new_state)
 
         prefix = "cell_step" if controller == "lstm" else "cell_step_dense64"
-        variants = [("", memory_step, False),
-                    ("_two_pass", gpu_variants.memory_step_two_pass, False),
+        variants = [("", memory_step, "rows"),
+                    ("_two_pass", gpu_variants.memory_step_two_pass, "rows"),
                     ("_slotminor_two_pass", functools.partial(
-                        gpu_variants.memory_step_slot_minor, two_pass=True), True)]
-        for suffix, step_fn, slots_minor in variants:
+                        gpu_variants.memory_step_slot_minor, two_pass=True), "slots_minor"),
+                    ("_slotminor_two_pass_unrolled", functools.partial(
+                        gpu_variants.memory_step_slot_minor, two_pass=True,
+                        unrolled_first_pass=True), "slots_minor"),
+                    *((f"_planes_{form}", functools.partial(gpu_variants.memory_step_planes,
+                                                             form=form), "planes")
+                      for form in gpu_variants.PLANE_SUMS)]
+        for suffix, step_fn, layout in variants:
             step_inputs = list(inputs)
-            if slots_minor:
-                step_inputs[-1] = np.ascontiguousarray(inputs[-1].transpose(0, 2, 1))
+            step_inputs[-1] = gpu_inputs.in_layout(inputs[-1], layout)
             name = f"{prefix}{suffix}_b16384"
             # the cell calls ntm.cell.memory_step: the variant takes its place while tracing
             with patched(cell_module, "memory_step", step_fn):
                 manifest[name] = export(name, lambda *a: cell_step(*a), step_inputs, args.out,
-                                        dict(spec, slots_minor=slots_minor), 3, cell.variables)
+                                        dict(spec, layout=layout), 3, cell.variables,
+                                        memory_output=len(step_inputs) - 1)
         if controller == "lstm":
             lstm_cell = cell
 

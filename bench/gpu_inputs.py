@@ -41,6 +41,16 @@ def cell_step_inputs(batch, features, units, slots=128, width=20, seed=0):
             rng.normal(size=[batch, slots, width]).astype(f)]
 
 
+# How a variant stores the memory [B, N, W]: the transpose that gives its layout, and its batch axis.
+MEMORY_LAYOUTS = {"rows": ((0, 1, 2), 0), "slots_minor": ((0, 2, 1), 0), "planes": ((2, 0, 1), 1)}
+
+
+def in_layout(memory, layout):
+    """memory [B, N, W] stored as `layout` (rows [B, N, W], slots_minor [B, W, N], planes
+    [W, B, N])."""
+    return np.ascontiguousarray(memory.transpose(MEMORY_LAYOUTS[layout][0]))
+
+
 def check_rows(batch):
     """The rows whose outputs are compared between the CPU and the GPU."""
     return np.unique(np.concatenate([np.arange(min(batch, 64)), np.arange(max(0, batch - 64), batch)]))

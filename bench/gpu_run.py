@@ -25,18 +25,17 @@ from xla_client_compat import compile_on, execute, to_stablehlo  # noqa: E402
 
 def inputs_for(spec):
     kind = spec["kind"]
+    layout = spec.get("layout", "rows")
     if kind == "memory_step":
         inputs = gpu_inputs.memory_step_inputs(spec["batch"], seed=spec["seed"])
-        if spec.get("slots_minor"):
-            inputs[0] = np.ascontiguousarray(inputs[0].transpose(0, 2, 1))
+        inputs[0] = gpu_inputs.in_layout(inputs[0], layout)
         return inputs
     if kind in ("cell_step", "controller"):
         inputs = gpu_inputs.cell_step_inputs(spec["batch"], spec["features"], spec["units"],
                                              seed=spec["seed"])
         if kind == "controller":
             return inputs[:4]  # x, h, c, reads
-        if spec.get("slots_minor"):
-            inputs[-1] = np.ascontiguousarray(inputs[-1].transpose(0, 2, 1))
+        inputs[-1] = gpu_inputs.in_layout(inputs[-1], layout)
         if spec.get("controller") == "dense":
             return inputs[:2] + inputs[3:]  # no LSTM cell state c
         return inputs
@@ -82,8 +81,10 @@ def run_case(device, payload, name, entry, iters, hlo_log):
     hlo_log.write(f"==== {name}\n{optimized}\n")
     buffers = [jax.device_put(x, device) for x in inputs + weights]
     outs = execute(exe, buffers)
-    rows = gpu_inputs.check_rows(inputs[0].shape[0])
-    diffs = [float(np.abs(np.asarray(o)[rows] - io[f"out_{i}"]).max()) for i, o in enumerate(outs)]
+    rows = gpu_inputs.check_rows(entry["inputs"]["batch"])
+    axes = entry.get("batch_axes", [0] * len(outs))
+    diffs = [float(np.abs(np.take(np.asarray(o), rows, axis=axis) - io[f"out_{i}"]).max())
+             for i, (o, axis) in enumerate(zip(outs, axes))]
     for _ in range(5):
         outs = execute(exe, buffers)
     [o.block_until_ready() for o in outs]
