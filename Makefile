@@ -4,7 +4,7 @@ VENV ?= .venv
 export RASA_TELEMETRY_ENABLED = false
 export PYENV_VERSION ?= 3.10.13
 
-.PHONY: install test run bench-copy clean
+.PHONY: install test run bench-copy original-redp-env clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ run: install
 
 bench-copy: install
 	$(VENV)/bin/python bench/copy_task.py
+
+# The original REDP (rasa_core 0.14.5, Python 3.6) for bench/original_redp.py; its two pins keep
+# aged dependencies installable.
+.venv36/.installed:
+	PYENV_VERSION=3.6.15 python -m venv .venv36
+	.venv36/bin/pip install --quiet --upgrade "pip<22"
+	.venv36/bin/pip install --quiet rasa_core==0.14.5 "greenlet<0.5" python-engineio==3.4.3
+	touch $@
+
+original-redp-env: .venv36/.installed
 
 clean:
 	rm -rf $(VENV) example_bot/models example_bot/tracker.db example_bot/actions.log

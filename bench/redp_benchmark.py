@@ -74,8 +74,12 @@ PUBLISHED = {
 }
 CHILD_ENV = {"RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL": "WARNING",
              "RASA_MAX_CACHE_SIZE": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# bench/original_redp.py's results (the original REDP on the same subsets), when they exist
+REFERENCE_FILE = "original_redp.json"
+REFERENCE_NAME = "REDP original (rasa_core 0.14.5, here)"
 # a policy and its published counterpart share a colour
-COLORS = {"NTMPolicy": "C0", "REDPPolicy": "C2", "TEDPolicy": "C3", "REDP": "C2", "TED": "C3"}
+COLORS = {"NTMPolicy": "C0", "REDPPolicy": "C2", "TEDPolicy": "C3", "REDP": "C2", "TED": "C3",
+          REFERENCE_NAME: "C2"}
 STORY_START = re.compile(r"^- story:", re.MULTILINE)
 
 
@@ -450,6 +454,9 @@ def render_markdown(report):
     for name, result in report["policies"].items():
         cells = [correct_cell(column(result["runs"], j)) for j in range(len(percentages))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, result in report.get("reference", {}).items():
+        cells = [correct_cell(column(result["runs"], j)) for j in range(len(percentages))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, runs in PUBLISHED.items():
         cells = [correct_cell(column(runs, PERCENTAGES.index(p))) if p in PERCENTAGES else "–"
                  for p in percentages]
@@ -459,6 +466,10 @@ def render_markdown(report):
     for name, result in report["policies"].items():
         cells = [f"{number_cell(column(result['train_seconds'], j))} s / "
                  f"{number_cell(column(result['peak_rss_mb'], j))} MB"
+                 if column(result["train_seconds"], j) else "–" for j in range(len(percentages))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, result in report.get("reference", {}).items():
+        cells = [f"{number_cell(column(result['train_seconds'], j))} s"
                  if column(result["train_seconds"], j) else "–" for j in range(len(percentages))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"Machine: {report['machine']}", "", "Configs:", ""]
@@ -485,6 +496,11 @@ def plot(report, path):
         for j, x in enumerate(counts):
             values = column(result["runs"], j)
             ax.plot([x] * len(values), values, "o", color=color, alpha=0.25, ms=4)
+    for name, result in report.get("reference", {}).items():
+        points = [(x, mean(column(result["runs"], j))) for j, x in enumerate(counts)]
+        points = [(x, y) for x, y in points if y is not None]
+        if points:
+            ax.plot(*zip(*points), "s:", color=COLORS.get(name), label=name)
     for name, runs in PUBLISHED.items():
         points = [(x, mean(column(runs, PERCENTAGES.index(p))))
                   for x, p in zip(counts, report["percentages"]) if p in PERCENTAGES]
@@ -500,10 +516,16 @@ def plot(report, path):
 
 
 def write_report(work_dir, results_dir, configs, data_dir):
-    """Rebuilds redp_benchmark.{json,md,png} in results_dir from every record under work_dir."""
+    """Rebuilds redp_benchmark.{json,md,png} in results_dir from every record under work_dir,
+    with bench/original_redp.py's results from results_dir as a reference where they exist."""
     n_train = len(training_stories(data_dir / "data" / "train"))
     report = aggregate(load_records(work_dir), configs, n_train)
     results_dir = Path(results_dir)
+    reference = read_json(results_dir / REFERENCE_FILE)
+    if reference and reference.get("percentages") == report["percentages"]:
+        report["reference"] = {REFERENCE_NAME: {"runs": reference["runs"],
+                                                "train_seconds": reference["train_seconds"],
+                                                "config": reference["config"]}}
     results_dir.mkdir(parents=True, exist_ok=True)
     write_json(results_dir / "redp_benchmark.json", report)
     (results_dir / "redp_benchmark.md").write_text(render_markdown(report))

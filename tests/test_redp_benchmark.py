@@ -149,3 +149,24 @@ def test_the_config_key_follows_the_options_a_model_trains_with(tmp_path, monkey
     assert bench.config_key("NTMPolicy", NTM) != default_key
     report = bench.aggregate(bench.load_records(tmp_path), {"NTMPolicy": NTM}, n_train=148)
     assert report["policies"]["NTMPolicy"]["runs"] == [[None] * 4] * 3
+
+
+def test_the_original_redp_results_join_the_table_and_plot(tmp_path):
+    data = tmp_path / "data"
+    (data / "data" / "train").mkdir(parents=True)
+    (data / "data" / "train" / "s.yml").write_text(
+        'version: "3.1"\nstories:\n' + "- story: s\n  steps:\n  - intent: greet\n" * 148)
+    results = tmp_path / "results"
+    results.mkdir()
+    bench.write_json(results / bench.REFERENCE_FILE, {
+        "percentages": [0, 25, 50, 75], "config": "policies: []",
+        "runs": [[None, None, None, 24], [None, None, None, 20], [None] * 4],
+        "train_seconds": [[None, None, None, 1200.0], [None, None, None, 1000.0], [None] * 4]})
+    assert bench.main(["--report-only", "--work-dir", str(tmp_path / "work"),
+                       "--results", str(results), "--data", str(data)]) == 0
+    md = (results / "redp_benchmark.md").read_text()
+    assert f"| {bench.REFERENCE_NAME} | – | – | – | 22.0 (24, 20; n=2) |" in md
+    assert f"| {bench.REFERENCE_NAME} | – | – | – | 1100 s |" in md
+    report = json.loads((results / "redp_benchmark.json").read_text())
+    assert report["reference"][bench.REFERENCE_NAME]["runs"][0][3] == 24
+    assert (results / "redp_benchmark.png").stat().st_size > 0
