@@ -41,7 +41,7 @@ def cell_step_inputs(batch, features, units, slots=128, width=20, seed=0):
             rng.normal(size=[batch, slots, width]).astype(f)]
 
 
-# How a variant stores the memory [B, N, W]: the transpose that gives its layout, and its batch axis.
+# How a variant stores the memory [B, N, W]: the transpose to its layout, and its batch axis.
 MEMORY_LAYOUTS = {"rows": ((0, 1, 2), 0), "slots_minor": ((0, 2, 1), 0), "planes": ((2, 0, 1), 1)}
 
 
