@@ -22,9 +22,10 @@ Slots minor. The memory stored [B, W, N]: sums over W run over the middle axis, 
 the softmaxes over the minor one.
 
 Planes. The memory stored [W, B, N], one [B, N] plane per column of the slots: every sum over
-W is a sum of W planes, which XLA fuses into one elementwise pass (no reduction) that writes each
-sum as a [B, N] array, and the write and the read run over whole planes with the read's sum over
-the minor axis.
+W is a sum of W planes. Written as W terms added up (plane_sums' unrolled form, also usable on
+the slices of a [B, W, N] memory), XLA fuses all the sums into one elementwise pass (no
+reduction) that writes each as a [B, N] array. The write and the read run over whole planes,
+the read's sum over the minor axis.
 
 Shapes: B batch, N slots, W slot width, Hr read heads, K stacked sums.
 """
