@@ -148,15 +148,9 @@ def results(work_dir):
     records = [r for r in (json.loads(p.read_text())
                            for p in sorted(Path(work_dir).glob("*/record.json")))
                if r.get("epochs") == EPOCHS]
-    percentages = benchmark.PERCENTAGES
-    n_runs = max([len(benchmark.RUNS)] + [r["run"] for r in records])
-    grids = {field: [[None] * len(percentages) for _ in range(n_runs)]
-             for field in ("correct", "train_seconds")}
-    for r in records:
-        for field, grid in grids.items():
-            grid[r["run"] - 1][percentages.index(r["percentage"])] = r[field]
+    grids = benchmark.run_grids(records, ("correct", "train_seconds"))
     return {"policy": "rasa_core 0.14.5 EmbeddingPolicy (the original REDP), Python 3.6",
-            "config": config_text(), "percentages": percentages, "runs": grids["correct"],
+            "config": config_text(), "percentages": benchmark.PERCENTAGES, "runs": grids["correct"],
             "train_seconds": grids["train_seconds"],
             "machine": "; ".join(sorted({r["machine"] for r in records})) or benchmark.machine()}
 

@@ -395,6 +395,17 @@ def do_cell(name, config, percentage, run, work_dir, data_dir):
 
 # ---------------------------------------------------------------- report
 
+def run_grids(records, fields, percentages=PERCENTAGES, runs=len(RUNS)):
+    """{field: [[value per percentage] per run]} from records, null where missing; at least
+    `runs` rows, more if a record has a higher run."""
+    n_runs = max([runs] + [r["run"] for r in records])
+    grids = {field: [[None] * len(percentages) for _ in range(n_runs)] for field in fields}
+    for r in records:
+        for field, grid in grids.items():
+            grid[r["run"] - 1][percentages.index(r["percentage"])] = r[field]
+    return grids
+
+
 def aggregate(records, configs, n_train, percentages=PERCENTAGES, runs=len(RUNS)):
     """The benchmark JSON from the records whose config is the one asked for, null where missing.
 
@@ -405,12 +416,7 @@ def aggregate(records, configs, n_train, percentages=PERCENTAGES, runs=len(RUNS)
         key = config_key(name, config)
         mine = [r for r in records if r["policy"] == name and r["percentage"] in percentages
                 and (r["key"] if "key" in r else config_key(name, r["config"])) == key]
-        n_runs = max([runs] + [r["run"] for r in mine])
-        grids = {field: [[None] * len(percentages) for _ in range(n_runs)]
-                 for field in ("correct", "train_seconds", "peak_rss_mb")}
-        for r in mine:
-            for field, grid in grids.items():
-                grid[r["run"] - 1][percentages.index(r["percentage"])] = r[field]
+        grids = run_grids(mine, ("correct", "train_seconds", "peak_rss_mb"), percentages, runs)
         policies[name] = {"runs": grids["correct"], "train_seconds": grids["train_seconds"],
                           "peak_rss_mb": grids["peak_rss_mb"], "config": config}
     counts = {r["percentage"]: r["training_stories"] for r in records}
@@ -451,10 +457,7 @@ def render_markdown(report):
              f"Test stories with every action right, of {report['test_stories']}: mean over runs "
              "(the runs; n runs). Exclusion of run r is seeded by r, the same for every policy.",
              "", f"| policy | {head} |", rule]
-    for name, result in report["policies"].items():
-        cells = [correct_cell(column(result["runs"], j)) for j in range(len(percentages))]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    for name, result in report.get("reference", {}).items():
+    for name, result in [*report["policies"].items(), *report.get("reference", {}).items()]:
         cells = [correct_cell(column(result["runs"], j)) for j in range(len(percentages))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, runs in PUBLISHED.items():
