@@ -16,7 +16,7 @@ DEFAULTS: Dict[str, Any] = {
     "controller": "dense",
     "controller_units": 64,
     "embedding_dimension": 20,
-    "label_hidden_units": 32,
+    "label_hidden_units": 0,
     "clip_value": 20.0,
     "dropout": 0.2,
     "similarity_scale": 10.0,

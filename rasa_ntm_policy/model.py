@@ -4,7 +4,8 @@ Shapes: B dialogues, T turns, F turn features, A actions, L label features, D em
 
   turn features [B,T,F] -> NTMCell over the turns (digressions undone) -> [B,T,U+Hr*W']
     (with mentioned_tokens, also the bag of action tokens the user has named so far [B,T,L])
-  action embedding   = Dense(D)(relu(Dense(H)(label features)))                  [A,D]
+  action embedding   = Dense(D)(label features): a sum of its name tokens' embeddings [A,D]
+    (with label_hidden_units H > 0, Dense(D)(relu(Dense(H)(label features))))
   copied             = action embedding of what the first read head read back   [B,T,D]
   dialogue embedding = Dense(D)([cell output, turn features]) + gate * copied   [B,T,D]
   scores = scale * cosine(dialogue embedding, action embedding)                 [B,T,A]
@@ -16,7 +17,10 @@ Each memory slot is W' = W + L wide: W learnt columns and, with the copy mechani
 features of the turn's previous action, stored verbatim, so a read can bring back a past action
 (the question pending before a digression) whatever it was. Action embeddings come from the
 action's name tokens, so an action never seen in some context (or never seen at all) still gets a
-sensible score.
+sensible score. The default linear action embedding keeps that score compositional: what training
+learns about a token (ask, more, enddate) it learns for every action with that token, and an
+action is pushed down only through tokens it shares with others; a hidden layer can learn each
+combination of tokens apart (it did worse from few stories: see the README).
 """
 from typing import Any, Dict, NamedTuple, Optional
 

@@ -210,3 +210,24 @@ def test_the_scores_are_the_embedding_scores_and_the_token_copy_parts():
         model.scores(turns, tf.fill([2, 4], -1), labels).numpy(),
         (model.embedding_scores(features, labels) + tf.einsum("...k,...ka->...a", gates, overlap)
          ).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden_units, additive", [(0, True), (32, False)])
+def test_the_default_action_embedding_is_a_sum_of_token_embeddings(hidden_units, additive):
+    """With label_hidden_units 0 (the default) an action's embedding before normalisation is
+    its tokens' embeddings added up (and a bias), so an action never trained on scores from the
+    tokens it shares with those that were; a hidden layer makes it a function of the whole set."""
+    assert DEFAULTS["label_hidden_units"] == 0
+    model = NTMDialogueModel(TURN_SIZE, LABEL_SIZE,
+                             {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
+                              "label_hidden_units": hidden_units})
+    model.build_all()
+
+    def unnormalised(tokens):
+        return model.label_embedding(model.label_hidden(tf.constant([tokens], tf.float32)))[0]
+
+    first, second = [0, 1, 0, 1, 0], [1, 0, 0, 0, 1]
+    both = np.add(first, second).tolist()
+    nothing = unnormalised([0] * LABEL_SIZE)
+    summed = unnormalised(first) + unnormalised(second) - nothing
+    assert np.allclose(unnormalised(both), summed, atol=1e-5) == additive
