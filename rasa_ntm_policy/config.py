@@ -31,6 +31,7 @@ DEFAULTS: Dict[str, Any] = {
     "mentioned_tokens": True,
     "token_copy_exact": True,
     "exact_copy_only_adds": True,
+    "token_idf": False,
     "use_augmented_trackers": False,
     # training
     "epochs": 200,
@@ -50,7 +51,8 @@ POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
 NON_NEGATIVE_REALS = ("similarity_scale", "l2_regularization")
 BOOLEANS = ("skip_turn_features", "sequential_writes", "copy_mechanism", "restore_digressions",
             "name_ids", "use_augmented_trackers", "context_action",
-            "token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds")
+            "token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds",
+            "token_idf")
 # options that shape the trained model: a loaded model keeps the ones it was trained with
 ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_heads",
                         "shift_range", "controller", "controller_units", "embedding_dimension",
@@ -58,10 +60,11 @@ ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_hea
                         "skip_turn_features", "sequential_writes", "copy_mechanism",
                         "restore_digressions", "name_ids", "context_action",
                         "token_copy", "mentioned_tokens", "token_copy_exact",
-                        "exact_copy_only_adds")
+                        "exact_copy_only_adds", "token_idf")
 # a model persisted before these options existed was trained without them
 OPTIONS_BEFORE_THEY_EXISTED = {"token_copy": False, "mentioned_tokens": False,
-                               "token_copy_exact": False, "exact_copy_only_adds": False}
+                               "token_copy_exact": False, "exact_copy_only_adds": False,
+                               "token_idf": False}
 CONTROLLERS = ("lstm", "dense")
 
 

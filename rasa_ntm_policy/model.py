@@ -10,6 +10,7 @@ Shapes: B dialogues, T turns, F turn features, A actions, L label features, D em
   dialogue embedding = Dense(D)([cell output, turn features]) + gate * copied   [B,T,D]
   scores = scale * cosine(dialogue embedding, action embedding)                 [B,T,A]
     (+ with token_copy, for each token source k: gate_k * cosine(source_k, label features),
+     the features weighted by token_idf_weights with token_idf,
      and with token_copy_exact, exact_gate_k * [the action is exactly source k's], where
      exact_gate_k goes through a softplus with exact_copy_only_adds: a copy never lowers a score)
 
@@ -79,6 +80,7 @@ class NTMDialogueModel(tf.keras.Model):
             # [F, K, L]: see DialogueFeaturizer.token_sources
             self.token_sources = tf.constant(token_sources, tf.float32)
             self.exact_match = bool(config.get("token_copy_exact"))
+            self.token_idf = bool(config.get("token_idf"))
             self.exact_only_adds = bool(config.get("exact_copy_only_adds"))
             sources = token_sources.shape[1] + (1 if self.mentioned_size else 0)
             self.token_gate = tf.keras.layers.Dense(
@@ -195,12 +197,16 @@ class NTMDialogueModel(tf.keras.Model):
     def token_copy_parts(self, features, labels):
         """The terms of _token_bonus: gates [..., S] and overlaps [..., S, A], S = K sources
         (and the mentioned tokens), then with token_copy_exact the same sources' exact matches;
-        the bonus of action a is sum_s gates[s] * overlaps[s, a]."""
+        the bonus of action a is sum_s gates[s] * overlaps[s, a]. With token_idf the overlaps
+        are cosines of the idf-weighted features (token_idf_weights)."""
         hidden, _, turns = features
         sources = tf.einsum("...f,fkl->...kl", turns, self.token_sources)
         if self.mentioned_size:
             mentioned = hidden[..., self.cell.output_size:self.output_size]
             sources = tf.concat([sources, mentioned[..., None, :]], -2)
+        if self.token_idf:
+            weights = token_idf_weights(labels)
+            sources, labels = sources * weights, labels * weights
         sources = tf.math.l2_normalize(sources, -1)
         overlap = tf.einsum("...kl,al->...ka", sources, tf.math.l2_normalize(labels, -1))
         if self.exact_match:
@@ -280,6 +286,23 @@ class NTMDialogueModel(tf.keras.Model):
         scores = self._scores(self._features_from_outputs(output, last_turn[None]), labels)[0]
         cell_state = self._cell_state(state)
         return Prediction(tf.nn.softmax(scores), cell_state[-3][0], cell_state[-2][0])
+
+
+IDF_FLOOR = 0.1
+
+
+def token_idf_weights(labels: tf.Tensor) -> tf.Tensor:
+    """labels [A, L] (the domain's actions' label features) -> [L] a weight per label feature:
+    log((A + 1) / (n + 1)) + IDF_FLOOR, where n of the A actions have the feature.
+
+    A token every action has (`utter` nearly so) weighs little, a slot's token (`startdate`)
+    much: the cosine of utter_ask_startdate with utter_explain_startdate_hotel is then mostly
+    their shared slot, not their shared `utter`.
+    """
+    labels = tf.convert_to_tensor(labels, tf.float32)
+    actions = tf.cast(tf.shape(labels)[0], tf.float32)
+    having = tf.reduce_sum(tf.cast(labels > 0, tf.float32), axis=0)
+    return tf.math.log((actions + 1.0) / (having + 1.0)) + IDF_FLOOR
 
 
 def bucket_length(num_turns: int, smallest: int = 16) -> int:

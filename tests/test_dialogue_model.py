@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from rasa_ntm_policy.config import DEFAULTS
-from rasa_ntm_policy.model import NTMDialogueModel
+from rasa_ntm_policy.model import IDF_FLOOR, NTMDialogueModel, token_idf_weights
 from rasa_ntm_policy.training import PAD_LABEL, active_turns, masked_loss_and_accuracy
 
 TURN_SIZE, LABEL_SIZE = 12, 5
@@ -86,7 +86,7 @@ def test_stopping_at_the_longest_dialogue_changes_no_score_and_no_gradient(model
     assert not hidden[:, 6:].any(), "the padding turns after the loop stopped are zeros"
 
 
-def token_model(turn_size=10, label_size=6, exact=False, only_adds=False):
+def token_model(turn_size=10, label_size=6, exact=False, only_adds=False, idf=False):
     """A model with token copy and the mentioned-token bag, over a made-up turn layout:
     columns 0-3 user features (0 and 1 name action tokens 4 and 5), 4-9 the previous action."""
     sources = np.zeros([turn_size, 2, label_size], np.float32)
@@ -95,7 +95,8 @@ def token_model(turn_size=10, label_size=6, exact=False, only_adds=False):
     model = NTMDialogueModel(turn_size, label_size,
                              {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
                               "token_copy": True, "mentioned_tokens": True,
-                              "token_copy_exact": exact, "exact_copy_only_adds": only_adds},
+                              "token_copy_exact": exact, "exact_copy_only_adds": only_adds,
+                              "token_idf": idf},
                              sources)
     model.build_all()
     return model, sources
@@ -162,6 +163,37 @@ def test_token_copy_exact_adds_a_gated_bonus_for_the_very_action_of_a_source():
                                                  [0.0, 0.0, 0.0, 5.0, 0.0, 0.0])
     np.testing.assert_allclose(with_bonus[0, 1] - without[0, 1], [5.0, 0.0, 0.0, 0.0], atol=1e-5)
     np.testing.assert_allclose(with_bonus[0, 0] - without[0, 0], 0.0, atol=1e-5)
+
+
+def test_idf_weights_are_small_for_a_token_every_action_has_and_large_for_a_rare_one():
+    weights = token_idf_weights(TOKEN_LABELS).numpy()
+    having = (TOKEN_LABELS > 0).sum(0)  # [2, 1, 0, 1, 1, 1]
+    np.testing.assert_allclose(weights, np.log(5 / (having + 1)) + IDF_FLOOR, rtol=1e-6)
+    everywhere = token_idf_weights(np.ones([3, 2], np.float32)).numpy()
+    np.testing.assert_allclose(everywhere, [IDF_FLOOR, IDF_FLOOR], rtol=1e-6)
+    assert weights[2] > weights[1] > weights[0] > 0  # no action, one action, two actions
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_with_token_idf_the_token_copy_is_the_cosine_of_the_idf_weighted_tokens(exact):
+    model, _ = token_model(exact=exact, idf=True)
+    turns, restore = two_turns()
+    biases = [2.0, 0.0, 3.0] + ([4.0, 0.0, 0.0] if exact else [])
+    with_bonus, without = bonus_with_gate_biases(model, turns, restore, TOKEN_LABELS, biases)
+    weights = np.log(5 / ((TOKEN_LABELS > 0).sum(0) + 1)) + IDF_FLOOR
+    weighted = TOKEN_LABELS * weights
+    unit = weighted / np.linalg.norm(weighted, axis=1, keepdims=True)
+    cosine_previous = unit @ unit[0]  # the previous action is exactly action 0
+    mentioned = np.zeros(6, np.float32)
+    mentioned[4] = weights[4]  # token 4, named at turn 0
+    cosine_mentioned = unit @ (mentioned / np.linalg.norm(mentioned))
+    # action 1 shares only token 0 with action 0, which two actions have: less than the plain
+    # cosine 1/sqrt(2)
+    assert cosine_previous[1] < 1 / np.sqrt(2)
+    expected = 2 * cosine_previous + 3 * cosine_mentioned
+    if exact:
+        expected = expected + 4.0 * np.array([1.0, 0, 0, 0])  # the exact match is still exact
+    np.testing.assert_allclose(with_bonus[0, 1] - without[0, 1], expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("exact_gate", [-5.0, 0.0, 3.0])

@@ -118,7 +118,7 @@ def test_same_seed_same_model_and_predictions(domain, trackers, tmp_path):
     ({"memry_slots": 8}, "memry_slots"), ({"batch_size": 2.5}, "batch_size"),
     ({"random_seed": "x"}, "random_seed"), ({"copy_mechanism": "yes"}, "copy_mechanism"),
     ({"similarity_scale": -1}, "similarity_scale"), ({"weight_averaging": 1.5}, "weight_averaging"),
-    ({"weight_averaging": "half"}, "weight_averaging")])
+    ({"weight_averaging": "half"}, "weight_averaging"), ({"token_idf": 1}, "token_idf")])
 def test_bad_options_are_rejected_naming_the_option(config, option, tmp_path):
     with pytest.raises(InvalidConfigException, match=option):
         create_policy(NTMPolicy, config, new_storage(tmp_path))
