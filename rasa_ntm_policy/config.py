@@ -31,7 +31,7 @@ DEFAULTS: Dict[str, Any] = {
     "mentioned_tokens": True,
     "token_copy_exact": True,
     "exact_copy_only_adds": True,
-    "token_idf": False,
+    "token_idf": True,
     "use_augmented_trackers": False,
     # training
     "epochs": 200,

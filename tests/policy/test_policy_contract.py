@@ -174,6 +174,9 @@ def test_a_broken_metadata_file_gives_a_clear_error(tmp_path, domain, trackers):
     # saved before exact_copy_only_adds existed: its exact-copy gates were signed
     ({"token_copy": True, "mentioned_tokens": True, "token_copy_exact": True,
       "exact_copy_only_adds": False}, ("exact_copy_only_adds",)),
+    # saved before token_idf existed: its token copy's cosines were over unweighted tokens
+    ({"token_copy": True, "mentioned_tokens": True, "token_copy_exact": True,
+      "exact_copy_only_adds": True, "token_idf": False}, ("token_idf",)),
 ])
 def test_a_model_saved_before_its_options_existed_loads_as_it_was_trained(
         tmp_path, domain, trackers, trained_with, missing):
