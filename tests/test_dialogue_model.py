@@ -165,10 +165,17 @@ def test_token_copy_exact_adds_a_gated_bonus_for_the_very_action_of_a_source():
     np.testing.assert_allclose(with_bonus[0, 0] - without[0, 0], 0.0, atol=1e-5)
 
 
+def numpy_idf(labels):
+    """[L] the idf weights of labels [A, L], written out in NumPy."""
+    having = (labels > 0).sum(0)
+    return np.log((len(labels) + 1) / (having + 1)) + IDF_FLOOR
+
+
 def test_idf_weights_are_small_for_a_token_every_action_has_and_large_for_a_rare_one():
-    weights = token_idf_weights(TOKEN_LABELS).numpy()
-    having = (TOKEN_LABELS > 0).sum(0)  # [2, 1, 0, 1, 1, 1]
-    np.testing.assert_allclose(weights, np.log(5 / (having + 1)) + IDF_FLOOR, rtol=1e-6)
+    weights = token_idf_weights(TOKEN_LABELS).numpy()  # 4 actions; tokens had by 2, 1, 0, 1, 1, 1
+    np.testing.assert_allclose(weights, np.log(5 / np.array([3, 2, 1, 2, 2, 2])) + IDF_FLOOR,
+                               rtol=1e-6)
+    np.testing.assert_allclose(weights, numpy_idf(TOKEN_LABELS), rtol=1e-6)
     everywhere = token_idf_weights(np.ones([3, 2], np.float32)).numpy()
     np.testing.assert_allclose(everywhere, [IDF_FLOOR, IDF_FLOOR], rtol=1e-6)
     assert weights[2] > weights[1] > weights[0] > 0  # no action, one action, two actions
@@ -180,7 +187,7 @@ def test_with_token_idf_the_token_copy_is_the_cosine_of_the_idf_weighted_tokens(
     turns, restore = two_turns()
     biases = [2.0, 0.0, 3.0] + ([4.0, 0.0, 0.0] if exact else [])
     with_bonus, without = bonus_with_gate_biases(model, turns, restore, TOKEN_LABELS, biases)
-    weights = np.log(5 / ((TOKEN_LABELS > 0).sum(0) + 1)) + IDF_FLOOR
+    weights = numpy_idf(TOKEN_LABELS)
     weighted = TOKEN_LABELS * weights
     unit = weighted / np.linalg.norm(weighted, axis=1, keepdims=True)
     cosine_previous = unit @ unit[0]  # the previous action is exactly action 0
