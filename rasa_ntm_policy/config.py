@@ -19,7 +19,6 @@ DEFAULTS: Dict[str, Any] = {
     "label_hidden_units": 0,
     "clip_value": 20.0,
     "dropout": 0.2,
-    "context_dropout": 0.1,
     "similarity_scale": 10.0,
     "skip_turn_features": True,
     "l2_regularization": 0.0,
@@ -105,9 +104,6 @@ def validate(config: Dict[str, Any]) -> Dict[str, Any]:
     dropout = merged["dropout"]
     if not is_real(dropout) or not 0 <= dropout < 1:
         _fail("dropout", f"must be a number in [0, 1), got {dropout!r}")
-    context_dropout = merged["context_dropout"]
-    if not is_real(context_dropout) or not 0 <= context_dropout < 1:
-        _fail("context_dropout", f"must be a number in [0, 1), got {context_dropout!r}")
     averaging = merged["weight_averaging"]
     if not is_real(averaging) or not 0 <= averaging <= 1:
         _fail("weight_averaging", f"must be a number in [0, 1], got {averaging!r}")

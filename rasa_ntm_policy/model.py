@@ -3,8 +3,6 @@
 Shapes: B dialogues, T turns, F turn features, A actions, L label features, D embedding size.
 
   turn features [B,T,F] -> NTMCell over the turns (digressions undone) -> [B,T,U+Hr*W']
-    (in training, with context_dropout, first drop_columns: a turn's context action is left
-     out with that probability, in every use of the turn)
     (with mentioned_tokens, also the bag of action tokens the user has named so far [B,T,L])
   action embedding   = Dense(D)(label features): a sum of its name tokens' embeddings [A,D]
     (with label_hidden_units H > 0, Dense(D)(relu(Dense(H)(label features))))
@@ -43,10 +41,7 @@ class NTMDialogueModel(tf.keras.Model):
     """Scores every action after every turn of a batch of dialogues."""
 
     def __init__(self, turn_size: int, label_size: int, config: Dict[str, Any],
-                 token_sources: Optional[np.ndarray] = None,
-                 context_columns: Optional[np.ndarray] = None) -> None:
-        """context_columns: [F], 1 at the turn features of the context action (what
-        context_dropout drops; see DialogueFeaturizer.block)."""
+                 token_sources: Optional[np.ndarray] = None) -> None:
         super().__init__(name="ntm_dialogue_model")
         self.turn_size, self.label_size = turn_size, label_size
         self.copy = config["copy_mechanism"]
@@ -61,10 +56,6 @@ class NTMDialogueModel(tf.keras.Model):
                             sequential_writes=config["sequential_writes"],
                             value_size=value_size, name="ntm")
         self.dropout = config["dropout"]
-        self.context_dropout = config.get("context_dropout", 0.0)
-        self.context_columns = (tf.constant(context_columns, tf.float32)
-                                if self.context_dropout and context_columns is not None
-                                else None)
         self.dialogue_embedding = tf.keras.layers.Dense(config["embedding_dimension"],
                                                         name="dialogue_embedding")
         # label_hidden_units 0 makes the label embedding linear (a sum of token embeddings)
@@ -177,13 +168,8 @@ class NTMDialogueModel(tf.keras.Model):
         [B,T,Hr*W'] and the turn features [B,T,F]; see run_turns).
 
         With a dropout_seed ([2] int32, training only), input features are dropped with a
-        stateless random mask, so training is reproducible from the policy's random_seed; with
-        context_dropout, a turn's whole context action is also dropped (drop_columns), in the
-        memory's input, the skip features and the token sources alike.
+        stateless random mask, so training is reproducible from the policy's random_seed.
         """
-        if dropout_seed is not None and self.context_columns is not None:
-            turns = drop_columns(turns, self.context_columns, self.context_dropout,
-                                 dropout_seed + 1)
         inputs = turns
         if dropout_seed is not None and self.dropout > 0:
             keep = tf.random.stateless_uniform(tf.shape(turns), dropout_seed) >= self.dropout
@@ -300,21 +286,6 @@ class NTMDialogueModel(tf.keras.Model):
         scores = self._scores(self._features_from_outputs(output, last_turn[None]), labels)[0]
         cell_state = self._cell_state(state)
         return Prediction(tf.nn.softmax(scores), cell_state[-3][0], cell_state[-2][0])
-
-
-def drop_columns(turns: tf.Tensor, columns: tf.Tensor, rate: float,
-                 seed: tf.Tensor) -> tf.Tensor:
-    """turns [B,T,F] -> [B,T,F] with, in each turn independently with probability rate, the
-    features where columns [F] is 1 set to 0 (all of them together: a block of the turn is
-    missing, not some of its features); seed [2] int32 makes the mask reproducible.
-
-    Dropping the context action of a few training turns makes the model also predict from the
-    user's message and the memory alone, so one cue (the question just answered) does not
-    decide what the rest of the turn says otherwise.
-    """
-    shape = tf.concat([tf.shape(turns)[:-1], [1]], 0)
-    dropped = tf.random.stateless_uniform(shape, seed) < rate  # [B,T,1]
-    return turns * (1.0 - tf.cast(dropped, tf.float32) * columns)
 
 
 IDF_FLOOR = 0.1

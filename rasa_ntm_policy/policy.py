@@ -68,13 +68,9 @@ class NTMPolicy(DialoguePolicy):
         return turns, restore, pad_labels(labels, length)
 
     def _new_model(self) -> NTMDialogueModel:
-        featurizer = self.dialogue_featurizer
-        context_columns = None  # what context_dropout drops: the context action's block
-        if featurizer.context_action:
-            context_columns = np.zeros([featurizer.turn_size], np.float32)
-            context_columns[featurizer.block("context", "context")] = 1.0
-        model = NTMDialogueModel(featurizer.turn_size, featurizer.label_size, self.config,
-                                 featurizer.token_sources(), context_columns)
+        model = NTMDialogueModel(self.dialogue_featurizer.turn_size,
+                                 self.dialogue_featurizer.label_size, self.config,
+                                 self.dialogue_featurizer.token_sources())
         model.build_all()
         return model
 

@@ -5,8 +5,7 @@ import pytest
 import tensorflow as tf
 
 from rasa_ntm_policy.config import DEFAULTS
-from rasa_ntm_policy.model import (IDF_FLOOR, NTMDialogueModel, drop_columns,
-                                   token_idf_weights)
+from rasa_ntm_policy.model import IDF_FLOOR, NTMDialogueModel, token_idf_weights
 from rasa_ntm_policy.training import PAD_LABEL, active_turns, masked_loss_and_accuracy
 
 TURN_SIZE, LABEL_SIZE = 12, 5
@@ -271,75 +270,3 @@ def test_the_default_action_embedding_is_a_sum_of_token_embeddings(hidden_units,
     nothing = unnormalised([0] * LABEL_SIZE)
     summed = unnormalised(first) + unnormalised(second) - nothing
     assert np.allclose(unnormalised(both), summed, atol=1e-5) == additive
-
-
-def test_drop_columns_drops_the_whole_block_of_some_turns_and_leaves_the_rest():
-    turns = np.ones([4, 50, 6], np.float32)
-    columns = np.array([0, 1, 1, 0, 0, 1], np.float32)
-    seed = tf.constant([3, 4])
-    dropped = drop_columns(tf.constant(turns), tf.constant(columns), 0.3, seed).numpy()
-    block = dropped[..., columns == 1]
-    # a turn's block is either all there or all gone, never in part
-    assert set(np.unique(block.sum(-1))) <= {0.0, 3.0}
-    gone = block.sum(-1) == 0
-    assert 0.2 < gone.mean() < 0.4, gone.mean()  # 200 turns at a rate of 0.3
-    np.testing.assert_array_equal(dropped[..., columns == 0], 1.0)
-    again = drop_columns(tf.constant(turns), tf.constant(columns), 0.3, seed).numpy()
-    np.testing.assert_array_equal(dropped, again)
-    kept = drop_columns(tf.constant(turns), tf.constant(columns), 0.0, seed).numpy()
-    np.testing.assert_array_equal(kept, turns)  # rate 0 drops nothing
-
-
-def test_drop_columns_has_no_gradient_through_a_dropped_block():
-    turns = tf.Variable(np.ones([1, 40, 3], np.float32))
-    columns = tf.constant([1.0, 0.0, 0.0])
-    with tf.GradientTape() as tape:
-        dropped = drop_columns(turns, columns, 0.5, tf.constant([1, 2]))
-        total = tf.reduce_sum(dropped)
-    gradient = tape.gradient(total, turns).numpy()
-    np.testing.assert_array_equal(gradient, dropped.numpy() > 0)
-
-
-def context_model(rate):
-    """A model whose turn columns 2-4 are the context action, with context_dropout rate."""
-    columns = np.zeros([TURN_SIZE], np.float32)
-    columns[2:5] = 1.0
-    model = NTMDialogueModel(TURN_SIZE, LABEL_SIZE,
-                             {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
-                              "dropout": 0.0, "context_dropout": rate}, context_columns=columns)
-    model.build_all()
-    return model
-
-
-def test_context_dropout_drops_the_context_in_training_only_and_in_every_use_of_the_turn():
-    model = context_model(0.5)
-    turns = random_turns(2, 16, seed=4)
-    turns[..., 2:5] = 1.0
-    restore = np.full([2, 16], -1, np.int32)
-    _, _, seen = model.dialogue_features(tf.constant(turns), tf.constant(restore),
-                                         dropout_seed=tf.constant([5, 6]))
-    seen = seen.numpy()
-    gone = seen[..., 2:5].sum(-1) == 0
-    assert gone.any() and not gone.all()
-    np.testing.assert_array_equal(np.delete(seen, [2, 3, 4], -1),
-                                  np.delete(turns, [2, 3, 4], -1))
-    # the memory read the same turns as the skip features
-    hidden, _, _ = model.dialogue_features(tf.constant(turns), tf.constant(restore),
-                                           dropout_seed=tf.constant([5, 6]))
-    expected = model.run_turns(tf.constant(seen), tf.constant(restore)).numpy()
-    np.testing.assert_allclose(hidden.numpy()[..., :expected.shape[-1]], expected, atol=1e-6)
-    # without a seed (prediction), nothing is dropped
-    _, _, predicted = model.dialogue_features(tf.constant(turns), tf.constant(restore))
-    np.testing.assert_array_equal(predicted.numpy(), turns)
-
-
-def test_without_context_columns_context_dropout_changes_nothing():
-    model = NTMDialogueModel(TURN_SIZE, LABEL_SIZE,
-                             {**DEFAULTS, "memory_slots": 8, "controller_units": 16,
-                              "dropout": 0.0, "context_dropout": 0.5})
-    model.build_all()
-    turns = random_turns(1, 8, seed=5)
-    restore = np.full([1, 8], -1, np.int32)
-    _, _, seen = model.dialogue_features(tf.constant(turns), tf.constant(restore),
-                                         dropout_seed=tf.constant([1, 1]))
-    np.testing.assert_array_equal(seen.numpy(), turns)

@@ -118,8 +118,7 @@ def test_same_seed_same_model_and_predictions(domain, trackers, tmp_path):
     ({"memry_slots": 8}, "memry_slots"), ({"batch_size": 2.5}, "batch_size"),
     ({"random_seed": "x"}, "random_seed"), ({"copy_mechanism": "yes"}, "copy_mechanism"),
     ({"similarity_scale": -1}, "similarity_scale"), ({"weight_averaging": 1.5}, "weight_averaging"),
-    ({"weight_averaging": "half"}, "weight_averaging"), ({"token_idf": 1}, "token_idf"),
-    ({"context_dropout": 1.0}, "context_dropout"), ({"context_dropout": "some"}, "context_dropout")])
+    ({"weight_averaging": "half"}, "weight_averaging"), ({"token_idf": 1}, "token_idf")])
 def test_bad_options_are_rejected_naming_the_option(config, option, tmp_path):
     with pytest.raises(InvalidConfigException, match=option):
         create_policy(NTMPolicy, config, new_storage(tmp_path))
@@ -215,13 +214,3 @@ def test_fingerprint_covers_the_package_source(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text("x = 2")
     assert policy_module.package_fingerprint() != first
     assert NTMPolicy.fingerprint_addon({}) == package_fingerprint()
-
-
-def test_context_dropout_drops_the_featurizer_context_block(trained):
-    policy, _ = trained
-    featurizer = policy.dialogue_featurizer
-    columns = policy.model.context_columns.numpy()
-    assert policy.config["context_dropout"] > 0 and policy.config["context_action"]
-    context = featurizer.block("context", "context")
-    assert context.stop - context.start == featurizer.label_size
-    np.testing.assert_array_equal(np.flatnonzero(columns), np.arange(context.start, context.stop))
