@@ -87,7 +87,8 @@ class NTMPolicy(DialoguePolicy):
         if not finetuning:
             self.dialogue_featurizer = DialogueFeaturizer.from_domain(
                 domain, name_ids=self.config["name_ids"],
-                context_action=self.config["context_action"])
+                context_action=self.config["context_action"],
+                repeated_reply=self.config["repeated_reply"])
             self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:
