@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other bench scri
 
 def source_names(config) -> List[str]:
     """The token sources in the order of NTMDialogueModel.token_copy_parts."""
-    names = (["previous"] + (["context"] if config["context_action"] else [])
-             + (["repeat"] if config.get("repeated_reply") else []) + ["user"])
+    names = ["previous"] + (["context"] if config["context_action"] else []) + ["user"]
     if config["mentioned_tokens"]:
         names.append("mentioned")
     if config["token_copy_exact"]:

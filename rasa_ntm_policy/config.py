@@ -27,7 +27,6 @@ DEFAULTS: Dict[str, Any] = {
     "restore_digressions": True,
     "name_ids": False,
     "context_action": True,
-    "repeated_reply": False,
     "token_copy": True,
     "mentioned_tokens": True,
     "token_copy_exact": True,
@@ -51,7 +50,7 @@ POSITIVE_INTEGERS = ("memory_slots", "memory_width", "read_heads", "write_heads"
 POSITIVE_REALS = ("clip_value", "learning_rate", "gradient_clip_norm")
 NON_NEGATIVE_REALS = ("similarity_scale", "l2_regularization")
 BOOLEANS = ("skip_turn_features", "sequential_writes", "copy_mechanism", "restore_digressions",
-            "name_ids", "use_augmented_trackers", "context_action", "repeated_reply",
+            "name_ids", "use_augmented_trackers", "context_action",
             "token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds",
             "token_idf")
 # options that shape the trained model: a loaded model keeps the ones it was trained with
@@ -59,11 +58,11 @@ ARCHITECTURE_OPTIONS = ("memory_slots", "memory_width", "read_heads", "write_hea
                         "shift_range", "controller", "controller_units", "embedding_dimension",
                         "label_hidden_units", "clip_value", "similarity_scale",
                         "skip_turn_features", "sequential_writes", "copy_mechanism",
-                        "restore_digressions", "name_ids", "context_action", "repeated_reply",
+                        "restore_digressions", "name_ids", "context_action",
                         "token_copy", "mentioned_tokens", "token_copy_exact",
                         "exact_copy_only_adds", "token_idf")
 # a model persisted before these options existed was trained without them
-OPTIONS_BEFORE_THEY_EXISTED = {"repeated_reply": False, "token_copy": False, "mentioned_tokens": False,
+OPTIONS_BEFORE_THEY_EXISTED = {"token_copy": False, "mentioned_tokens": False,
                                "token_copy_exact": False, "exact_copy_only_adds": False,
                                "token_idf": False}
 CONTROLLERS = ("lstm", "dense")

@@ -92,40 +92,6 @@ def context_actions(states: Sequence[State]) -> List[Optional[str]]:
     return contexts
 
 
-def repeated_replies(states: Sequence[State]) -> List[Optional[str]]:
-    """[T] for each turn, the bot action taken at the same point of the bot's reply the last time
-    the user sent the same message (intent and entity types), or None.
-
-    Turn t is the k-th bot action after the user's latest message; if the user sent that message
-    before, the bot's k-th action after it then (when that reply had one) is turn t's repeated
-    reply: what the bot did when it last heard this (REDP's attention over past user inputs, which
-    finds an earlier message like this one and copies what followed it, made explicit).
-    """
-    def action(state: State) -> Optional[str]:
-        previous = state.get(PREVIOUS_ACTION) or {}
-        return previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
-
-    replies: List[Optional[str]] = []
-    last_sent: Dict[Any, int] = {}  # message -> the turn of its latest earlier reply's start
-    message_start, message, previous_start = 0, None, None
-    for t, state in enumerate(states):
-        if t == 0 or action(state) == ACTION_LISTEN_NAME:
-            if message is not None:
-                last_sent[message] = message_start
-            user = state.get(USER) or {}
-            message_start = t
-            message = (user.get(INTENT), frozenset(user.get(ENTITIES) or ()))
-            previous_start = last_sent.get(message)
-        reply = None
-        if previous_start is not None:
-            step = previous_start + (t - message_start) + 1  # the state after that action
-            if step < message_start and all(action(states[i]) != ACTION_LISTEN_NAME
-                                            for i in range(previous_start + 1, step)):
-                reply = action(states[step])
-        replies.append(reply)
-    return replies
-
-
 def _index(names: Iterable[str]) -> Dict[str, int]:
     return {name: i for i, name in enumerate(dict.fromkeys(names))}
 
@@ -150,11 +116,9 @@ class DialogueFeaturizer:
 
     def __init__(self, intents: Sequence[str], entities: Sequence[str],
                  slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str],
-                 name_ids: bool = False, context_action: bool = False,
-                 repeated_reply: bool = False) -> None:
+                 name_ids: bool = False, context_action: bool = False) -> None:
         self.name_ids = bool(name_ids)
         self.context_action = bool(context_action)
-        self.repeated_reply = bool(repeated_reply)
         self.all_intents, self.all_actions = list(intents), list(actions)
         # with name_ids, every intent and action has a one-hot feature of its own; without,
         # only those whose tokens don't identify them (the rest are their bags of tokens)
@@ -171,7 +135,6 @@ class DialogueFeaturizer:
                            ("entities", len(self.entities)),
                            ("slots", sum(self.slot_sizes.values())), ("loop", len(self.loops)),
                            ("context", self.label_size if context_action else 0),
-                           ("repeat", self.label_size if self.repeated_reply else 0),
                            ("action", len(self.actions)),
                            ("action_tokens", len(self.action_tokens))):
             offsets[part] = start
@@ -193,18 +156,15 @@ class DialogueFeaturizer:
 
     @classmethod
     def from_domain(cls, domain: Domain, name_ids: bool = False,
-                    context_action: bool = False,
-                    repeated_reply: bool = False) -> "DialogueFeaturizer":
+                    context_action: bool = False) -> "DialogueFeaturizer":
         slots = {slot.name: slot.feature_dimensionality() for slot in domain.slots
                  if slot.influence_conversation}
         return cls(intents=domain.intents, entities=domain.entities, slots=slots,
                    loops=domain.form_names, actions=domain.action_names_or_texts,
-                   name_ids=name_ids, context_action=context_action,
-                   repeated_reply=repeated_reply)
+                   name_ids=name_ids, context_action=context_action)
 
     # --- turns -------------------------------------------------------------------------------
-    def encode_turn(self, state: State, out: np.ndarray, context: Optional[str] = None,
-                    repeat: Optional[str] = None) -> None:
+    def encode_turn(self, state: State, out: np.ndarray, context: Optional[str] = None) -> None:
         """Writes the features of one state into out [F] (zeros on entry); slot values are
         copied as they are (encode_dialogue zeroes NaNs)."""
         user = state.get(USER) or {}
@@ -230,9 +190,6 @@ class DialogueFeaturizer:
         if self.context_action and context is not None:
             start = self._offsets["context"]
             self._encode_action(context, context, out[start:start + self.label_size])
-        if self.repeated_reply and repeat is not None:
-            start = self._offsets["repeat"]
-            self._encode_action(repeat, repeat, out[start:start + self.label_size])
         # the last block of a turn is the previous action in label layout (the model copies it)
         self._encode_action(previous.get(ACTION_NAME) or previous.get(ACTION_TEXT),
                             previous.get(ACTION_NAME), out[self._offsets["action"]:])
@@ -252,12 +209,10 @@ class DialogueFeaturizer:
         """[T', F] features of a conversation's turns (all T of them, or those listed in turns;
         a turn's context comes from the whole conversation)."""
         contexts = context_actions(states) if self.context_action else None
-        repeats = repeated_replies(states) if self.repeated_reply else None
         turns = range(len(states)) if turns is None else turns
         features = np.zeros([len(turns), self.turn_size], np.float32)
         for i, t in enumerate(turns):
-            self.encode_turn(states[t], features[i], contexts[t] if contexts else None,
-                             repeats[t] if repeats else None)
+            self.encode_turn(states[t], features[i], contexts[t] if contexts else None)
         return np.nan_to_num(features, copy=False)
 
     def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int):
@@ -290,11 +245,6 @@ class DialogueFeaturizer:
             start = self._offsets["context"]
             context[start:start + self.label_size] = label
             maps.append(context)
-        if self.repeated_reply:
-            repeat = np.zeros([self.turn_size, self.label_size], np.float32)
-            start = self._offsets["repeat"]
-            repeat[start:start + self.label_size] = label
-            maps.append(repeat)
         user = np.zeros([self.turn_size, self.label_size], np.float32)
         for names, offset in ((self.intent_tokens, self._offsets["intent_tokens"]),
                               (self.entities, self._offsets["entities"])):
@@ -318,8 +268,7 @@ class DialogueFeaturizer:
         return {"format_version": FORMAT_VERSION, "intents": self.all_intents,
                 "entities": list(self.entities), "slots": self.slot_sizes,
                 "loops": list(self.loops), "actions": self.all_actions,
-                "name_ids": self.name_ids, "context_action": self.context_action,
-                "repeated_reply": self.repeated_reply}
+                "name_ids": self.name_ids, "context_action": self.context_action}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DialogueFeaturizer":
@@ -327,5 +276,4 @@ class DialogueFeaturizer:
             raise ValueError(f"unsupported featurizer format {data.get('format_version')!r}")
         return cls(intents=data["intents"], entities=data["entities"], slots=data["slots"],
                    loops=data["loops"], actions=data["actions"], name_ids=data["name_ids"],
-                   context_action=data.get("context_action", False),
-                   repeated_reply=data.get("repeated_reply", False))
+                   context_action=data.get("context_action", False))

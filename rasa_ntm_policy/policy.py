@@ -87,8 +87,7 @@ class NTMPolicy(DialoguePolicy):
         if not finetuning:
             self.dialogue_featurizer = DialogueFeaturizer.from_domain(
                 domain, name_ids=self.config["name_ids"],
-                context_action=self.config["context_action"],
-                repeated_reply=self.config["repeated_reply"])
+                context_action=self.config["context_action"])
             self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:

@@ -3,7 +3,7 @@ from rasa.shared.core.domain import Domain
 
 from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, context_actions,
                                         folded_turns, name_tokens, names_needing_ids,
-                                        repeated_replies, restore_indices)
+                                        restore_indices)
 
 DOMAIN = Domain.from_yaml("""
 version: "3.1"
@@ -170,65 +170,3 @@ def test_token_sources_map_a_turn_to_the_action_tokens_it_names():
     assert not user[:, :len(f.actions)].any()
     plain = DialogueFeaturizer.from_domain(DOMAIN).token_sources()
     assert plain.shape[1] == 2  # without context_action: previous and user
-
-
-def test_repeated_reply_is_what_the_bot_did_when_it_last_heard_the_same_message():
-    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
-              listen("chitchat"), after("utter_chitchat", "chitchat"),
-              after("utter_ask_price", "chitchat"),
-              listen("inform", ["price"]), after("utter_ask_location", "inform", ["price"]),
-              listen("chitchat"), after("utter_chitchat", "chitchat"),
-              after("utter_ask_location", "chitchat"),
-              listen("inform", ["location"])]
-    assert repeated_replies(states) == [
-        None, None, None, None, None, None, None, None,
-        # the second chitchat: the first reply's actions, one by one, then its end (listen)
-        "utter_chitchat", "utter_ask_price", "action_listen",
-        None]  # the same intent with other entity types is another message
-
-
-def test_a_repeated_reply_never_runs_past_the_earlier_reply_or_into_the_present():
-    states = [listen("chitchat"), after("utter_chitchat", "chitchat"),
-              listen("chitchat"), after("utter_chitchat", "chitchat"),
-              after("utter_ask_price", "chitchat"), after("utter_explain_price_hotel", "chitchat"),
-              after("action_listen", "chitchat")]
-    # turn 2 repeats turn 0's message: that reply was utter_chitchat, then the listen that is
-    # turn 2's own previous action (the present, not looked at), and no more
-    assert repeated_replies(states)[2:] == ["utter_chitchat", None, None, None, None]
-    assert repeated_replies([]) == []
-    assert repeated_replies([{}, {}]) == [None, None]
-
-
-def test_repeat_block_holds_the_repeated_reply_in_label_layout():
-    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True, repeated_reply=True)
-    plain = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
-    assert f.turn_size == plain.turn_size + f.label_size
-    states = [listen("chitchat"), after("utter_chitchat", "chitchat"),
-              listen("chitchat"), after("utter_chitchat", "chitchat")]
-    x = f.encode_dialogue(states)
-    repeat = f.block("repeat", "repeat")
-    np.testing.assert_array_equal(x[2, repeat], f.encode_actions(["utter_chitchat"])[0])
-    np.testing.assert_array_equal(x[3, repeat], f.encode_actions(["action_listen"])[0])
-    assert x[:2, repeat].sum() == 0
-    rest = np.delete(x, np.arange(repeat.start, repeat.stop), axis=1)
-    np.testing.assert_array_equal(rest, plain.encode_dialogue(states))
-    # selected turns get their repeat from the whole conversation
-    np.testing.assert_array_equal(f.encode_dialogue(states, [0, 2]), x[[0, 2]])
-    g = DialogueFeaturizer.from_dict(f.to_dict())
-    assert g.repeated_reply
-    np.testing.assert_array_equal(g.encode_dialogue(states), x)
-    old = f.to_dict()
-    del old["repeated_reply"]  # saved before the option existed
-    assert not DialogueFeaturizer.from_dict(old).repeated_reply
-
-
-def test_the_repeated_reply_is_a_token_source_before_the_users():
-    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True, repeated_reply=True)
-    sources = f.token_sources()
-    assert sources.shape == (f.turn_size, 4, f.label_size)  # previous, context, repeat, user
-    states = [listen("chitchat"), after("utter_chitchat", "chitchat"), listen("chitchat")]
-    previous, context, repeat, user = np.einsum("tf,fkl->ktl", f.encode_dialogue(states), sources)
-    np.testing.assert_array_equal(repeat[2], f.encode_actions(["utter_chitchat"])[0])
-    assert not repeat[:2].any()
-    tokens = f.action_tokens
-    assert {t for t, column in tokens.items() if user[2, len(f.actions) + column]} == {"chitchat"}

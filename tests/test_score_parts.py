@@ -14,20 +14,16 @@ redp_quick = bench_module("redp_quick")
 @pytest.mark.parametrize("context_action", [True, False])
 @pytest.mark.parametrize("mentioned_tokens", [True, False])
 @pytest.mark.parametrize("exact", [True, False])
-@pytest.mark.parametrize("repeated_reply", [True, False])
-def test_one_name_per_gate_in_the_models_order(context_action, mentioned_tokens, exact,
-                                               repeated_reply):
+def test_one_name_per_gate_in_the_models_order(context_action, mentioned_tokens, exact):
     config = {**DEFAULTS, "memory_slots": 8, "controller_units": 8, "token_copy": True,
               "context_action": context_action, "mentioned_tokens": mentioned_tokens,
-              "token_copy_exact": exact, "repeated_reply": repeated_reply}
-    sources = np.zeros([6, 2 + context_action + repeated_reply, 4], np.float32)
+              "token_copy_exact": exact}
+    sources = np.zeros([6, 3 if context_action else 2, 4], np.float32)
     model = NTMDialogueModel(6, 4, config, sources)
     model.build_all()
     names = score_parts.source_names(config)
     assert len(names) == model.token_gate.units
-    expected = (["previous"] + ["context"] * context_action + ["repeat"] * repeated_reply
-                + ["user"])
-    assert names[:len(expected)] == expected
+    assert names[:2] == (["previous", "context"] if context_action else ["previous", "user"])
     assert ("mentioned" in names) == mentioned_tokens
     assert names[-1].endswith("exact") == exact
 
