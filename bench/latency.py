@@ -18,10 +18,9 @@ server makes when the N-th message arrives. Two kinds of tracker:
   real hotel dialogue with digressions, entities and slots set;
 - "chitchat" (`p50_ms_chitchat` / `p99_ms_chitchat`, the kind of tracker the issue's TED figures
   were measured on): `request_hotel` -> `utter_ask_details`, then `chitchat` -> `utter_chitchat`,
-  `utter_ask_details` over and over. NTMPolicy folds such repeated digressions away before it runs
-  its memory, so this kind flatters it; the JSON records, per length, how many dialogue states
-  each policy featurizes (`states`) and, for NTMPolicy, how many its memory then runs over
-  (`folded_states`).
+  `utter_ask_details` over and over. NTMPolicy's memory returns to its state before each such
+  digression; the JSON records, per length, how many dialogue states each policy featurizes
+  (`states`) and, for NTMPolicy, at how many of them the memory is restored (`restored_states`).
 
 Models: `--model NAME=PATH` for any of the policies; otherwise `default_model_path(NAME)`; and when
 there is none, one is trained here with `rasa train core` on the full training data, a config with
@@ -194,7 +193,7 @@ def aggregate(workers: Dict[str, Dict[str, Any]], lengths: Sequence[int],
             suffix = "" if kind == PRIMARY_KIND else f"_{kind}"
             cells = [result["cells"][kind][str(n)] for n in lengths]
             for key in ("p50_ms", "p99_ms", "mean_ms", "calls", "first_call_ms", "states",
-                        "folded_states", "states_ms", "policy_ms", "peak_rss_mb_after"):
+                        "restored_states", "states_ms", "policy_ms", "peak_rss_mb_after"):
                 values = [cell.get(key) for cell in cells]
                 if any(v is not None for v in values):
                     entry[key + suffix] = values
@@ -262,8 +261,9 @@ def markdown(report: Dict[str, Any]) -> str:
             for name, e in diagnosed:
                 cells = []
                 for i in range(len(lengths)):
-                    folded = (e.get("folded_states" + suffix) or [None] * len(lengths))[i]
-                    count = f"{e['states' + suffix][i]}" + (f" ({folded})" if folded else "")
+                    restored = (e.get("restored_states" + suffix) or [None] * len(lengths))[i]
+                    count = f"{e['states' + suffix][i]}" + (f" ({restored} restored)"
+                                                            if restored else "")
                     times = [_ms((e.get(k + suffix) or [None] * len(lengths))[i])
                              for k in ("states_ms", "policy_ms")]
                     cells.append(" / ".join([count] + times))
@@ -476,8 +476,8 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 def _diagnostics(policy, fresh, domain, calls: int) -> Dict[str, Any]:
     """Where the time goes, for one tracker: how many dialogue states the policy featurizes
-    (`states`; NTMPolicy: and how many its memory runs over once digressions are folded,
-    `folded_states`), the median time of Rasa's tracker -> states conversion that every policy
+    (`states`; NTMPolicy: and at how many the memory returns to an earlier state,
+    `restored_states`), the median time of Rasa's tracker -> states conversion that every policy
     here starts with (`states_ms`, `Policy._prediction_states`) and of the policy's
     `predict_action_probabilities` called directly, outside the graph (`policy_ms`).
     Diagnostics only: {} (or less) if the internals differ."""
@@ -488,8 +488,8 @@ def _diagnostics(policy, fresh, domain, calls: int) -> Dict[str, Any]:
         states = policy._prediction_states(fresh(), domain)
         out["states"] = len(states)
         if type(policy).__name__ == "NTMPolicy" and policy.config.get("restore_digressions"):
-            from rasa_ntm_policy.featurizer import folded_turns, restore_indices
-            out["folded_states"] = int(len(folded_turns(restore_indices(states))))
+            from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
+            out["restored_states"] = int((restore_indices(states) != NO_RESTORE).sum())
         for key, call in (("states_ms", lambda t: policy._prediction_states(t, domain)),
                           ("policy_ms", lambda t: policy.predict_action_probabilities(t, domain))):
             times = []

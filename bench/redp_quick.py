@@ -27,7 +27,7 @@ from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E
 from rasa.engine.storage.resource import Resource  # noqa: E402
 from rasa.shared.core.domain import Domain  # noqa: E402
 
-from rasa_ntm_policy.featurizer import context_actions  # noqa: E402
+from rasa_ntm_policy.dialogue import context_actions  # noqa: E402
 from rasa_ntm_policy.policy import NTMPolicy  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "redp"

@@ -4,7 +4,7 @@ Loads a trained model (a Rasa `.tar.gz`, e.g. one of the few-shot benchmark's
 `bench/work/redp/NTMPolicy-*/p0_run1/model.tar.gz`), scores the test stories, and for each failed
 story prints the first wrong turn: the expected and the predicted action, the dialogue embedding's
 score of each, and each token source's gate and its part of each score (see
-NTMDialogueModel.token_copy_parts).
+scoring.TokenCopy.parts).
 
   .venv/bin/python bench/score_parts.py bench/work/redp/NTMPolicy-3dd852fb/p0_run1/model.tar.gz
 """
@@ -24,14 +24,9 @@ TEST_STORIES = DATA / "data" / "test"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other bench scripts
 
 
-def source_names(config) -> List[str]:
-    """The token sources in the order of NTMDialogueModel.token_copy_parts."""
-    names = ["previous"] + (["context"] if config["context_action"] else []) + ["user"]
-    if config["mentioned_tokens"]:
-        names.append("mentioned")
-    if config["token_copy_exact"]:
-        names += [f"{name} exact" for name in names]
-    return names
+# the token sources in the order of scoring.TokenCopy.parts' gates
+SOURCES = ["previous", "context", "user", "mentioned"]
+SOURCE_NAMES: List[str] = SOURCES + [f"{name} exact" for name in SOURCES]
 
 
 def first_wrong_turns(policy, trackers, domain) -> List[str]:
@@ -43,10 +38,10 @@ def first_wrong_turns(policy, trackers, domain) -> List[str]:
     model = policy.model
     features = model.dialogue_features(tf.constant(turns), tf.constant(restore))
     embedding = model.embedding_scores(features, label_features).numpy()
-    gates, overlap = (t.numpy() for t in model.token_copy_parts(features, label_features))
+    gates, overlap = (t.numpy() for t in model.token_copy.parts(features, label_features))
     # the model's scores (tests/test_dialogue_model.py checks that they are these parts' sum)
     total = embedding + np.einsum("btk,btka->bta", gates, overlap)
-    names, sources = domain.action_names_or_texts, source_names(policy.config)
+    names, sources = domain.action_names_or_texts, SOURCE_NAMES
     reports = []
     for b, predicted in enumerate(total.argmax(-1)):
         t = first_wrong_turn(labels[b], predicted)
@@ -80,8 +75,6 @@ def main(argv=None) -> int:
     policy = policy_component(agent.processor, "NTMPolicy")
     if policy is None or policy.model is None:
         parser.error(f"{args.model} holds no trained NTMPolicy")
-    if policy.model.token_sources is None:
-        parser.error(f"{args.model}'s NTMPolicy was trained without token_copy")
     trackers = load_data(str(args.stories), agent.domain, augmentation_factor=0)
     reports = first_wrong_turns(policy, trackers, agent.domain)
     print("\n".join(reports) if reports else "every test story right")

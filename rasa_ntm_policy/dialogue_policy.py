@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PREFIX = "weights"
-FORMAT_VERSION = 1
+# 2: NTMPolicy's options and layers of the simplified model; models of format 1 are refused
+FORMAT_VERSION = 2
 
 
 def package_fingerprint() -> str:
@@ -45,9 +46,6 @@ class DialoguePolicy(Policy):
     METADATA_FILE: str = "policy.json"
     LOAD_ERROR: Type[RasaException] = RasaException
     ARCHITECTURE_OPTIONS: Tuple[str, ...] = ()
-    # architecture options added after models were first persisted, and the value that a model
-    # persisted before then was trained with (its saved config lacks them)
-    OPTIONS_BEFORE_THEY_EXISTED: Dict[str, Any] = {}
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
@@ -72,15 +70,15 @@ class DialoguePolicy(Policy):
         raise NotImplementedError
 
     # --- training ----------------------------------------------------------------------------
-    def _stories(self, training_trackers: List[TrackerWithCachedStates],
-                 use_augmented: bool = False) -> List[TrackerWithCachedStates]:
+    def _stories(self, training_trackers: List[TrackerWithCachedStates]
+                 ) -> List[TrackerWithCachedStates]:
         """The trackers to train on; warns when there are none (the policy is then saved
         untrained). Rasa's augmented trackers glue random stories together: a policy that reads
-        whole conversations learns nothing from those seams, so they are left out unless asked."""
+        whole conversations learns nothing from those seams, so they are left out."""
         trackers = SupportedData.trackers_for_supported_data(self.supported_data(),
                                                              training_trackers)
         trackers = [t for t in trackers if len(t.events) > 0
-                    and (use_augmented or not getattr(t, "is_augmented", False))]
+                    and not getattr(t, "is_augmented", False)]
         if not trackers:
             rasa.shared.utils.io.raise_warning(
                 f"{type(self).__name__}: no stories to train on; the policy is saved untrained "
@@ -134,9 +132,10 @@ class DialoguePolicy(Policy):
         try:
             metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
             if metadata.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"unsupported format version {metadata.get('format_version')!r}")
+                raise ValueError(f"it was written in format {metadata.get('format_version')!r}, "
+                                 f"this version reads format {FORMAT_VERSION}")
             # the architecture is what was trained; training options may change (finetuning)
-            merged = {**cls.OPTIONS_BEFORE_THEY_EXISTED, **metadata["config"],
+            merged = {**metadata["config"],
                       **{k: v for k, v in config.items() if k not in cls.ARCHITECTURE_OPTIONS}}
             if not metadata["trained"]:
                 return cls(merged, model_storage, resource, execution_context)

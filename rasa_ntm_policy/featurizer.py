@@ -6,90 +6,32 @@ action names are also split into tokens on "_" (utter_explain_price_hotel -> utt
 price, hotel); the tokens are features of the user intent, of the previous action and of the
 action labels, so what the model learns about "price" or "hotel" carries over between actions.
 
+Action names are taken to be "_"-separated tokens that mean something (the example bot's
+utter_<what>_<slot>_<task>): an assumption about the bot. Where it does not hold (names that
+share no tokens, or share meaningless ones), every action and intent whose tokens don't tell it
+apart from the others still has a one-hot feature of its own (names_needing_ids), so the
+features stay complete and only the sharing between actions is lost.
+
 Everything the featurizer knows is a vocabulary of names built from the training domain and
 stored as JSON; anything not in it (an intent, entity, slot or action the model never saw)
 contributes only through its known tokens, or not at all, and never raises.
 """
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
-from rasa.shared.core.constants import (ACTION_LISTEN_NAME, ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS,
-                                       USER)
+from rasa.shared.core.constants import ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS, USER
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.nlu.constants import ACTION_NAME, ACTION_TEXT, ENTITIES, INTENT
 
-FORMAT_VERSION = 1
+from rasa_ntm_policy.dialogue import context_actions
+
+# 2: no name_ids; models of format 1 are refused (retrain)
+FORMAT_VERSION = 2
 
 
 def name_tokens(name: Optional[str]) -> List[str]:
     """utter_explain_price_hotel -> [utter, explain, price, hotel]."""
     return [token for token in (name or "").lower().split("_") if token]
-
-
-NO_RESTORE = -1
-
-
-def restore_indices(states: Sequence[State]) -> np.ndarray:
-    """[T] for each turn, the earlier turn whose memory state it returns to, or NO_RESTORE.
-
-    A digression is a loop that brings no new information: the bot takes again an action it took
-    before (not action_listen), with the same slot values and active loop, and the user has
-    mentioned no entity type since then that they had not mentioned before it. After such a loop
-    (any number of chitchat, explain, correct or "did that work?" turns) the conversation is where
-    it was, so turn t returns to the memory state of that earlier turn s (REDP's copy mechanism,
-    which restores the state from before a digression, made exact). Turn s is the latest such turn.
-    """
-    restore = np.full([len(states)], NO_RESTORE, np.int32)
-    # the set of entity types seen only grows, so two of its states are equal iff their sizes are
-    anchors: Dict[Any, Tuple[int, int]] = {}
-    entities_seen: set = set()
-    for t, state in enumerate(states):
-        entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
-        previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
-        if previous is None or previous == ACTION_LISTEN_NAME:
-            continue
-        key = (previous, frozenset((state.get(SLOTS) or {}).items()),
-               (state.get(ACTIVE_LOOP) or {}).get("name"))
-        seen = len(entities_seen)
-        anchor = anchors.get(key)
-        if anchor is not None and anchor[1] == seen:
-            restore[t] = anchor[0]
-        anchors[key] = (t, seen)
-    return restore
-
-
-def folded_turns(restore: np.ndarray) -> np.ndarray:
-    """The turns whose processing, in order, leaves the memory as it is after the last turn.
-
-    With S_t = S_restore[t] where restore[t] >= 0, and S_t = step(S_t-1, x_t) otherwise.
-    """
-    path, t = [], len(restore) - 1
-    while t >= 0:
-        if restore[t] >= 0:
-            t = int(restore[t])
-        else:
-            path.append(t)
-            t -= 1
-    return np.asarray(path[::-1], np.int32)
-
-
-def context_actions(states: Sequence[State]) -> List[Optional[str]]:
-    """[T] for each turn, the bot action the user's latest message answered (None before any).
-
-    That is the previous action of the turn just before the latest turn that follows
-    action_listen: the question pending while the user digresses, explains or corrects, which
-    the bot may have to come back to (REDP's attention over past bot actions learnt to find it).
-    """
-    contexts: List[Optional[str]] = []
-    context = before = None
-    for state in states:
-        previous = state.get(PREVIOUS_ACTION) or {}
-        name = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
-        if name == ACTION_LISTEN_NAME:
-            context = before
-        contexts.append(context)
-        before = name
-    return contexts
 
 
 def _index(names: Iterable[str]) -> Dict[str, int]:
@@ -116,17 +58,16 @@ class DialogueFeaturizer:
 
     def __init__(self, intents: Sequence[str], entities: Sequence[str],
                  slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str],
-                 name_ids: bool = False, context_action: bool = False) -> None:
-        self.name_ids = bool(name_ids)
+                 context_action: bool = False) -> None:
         self.context_action = bool(context_action)
         self.all_intents, self.all_actions = list(intents), list(actions)
-        # with name_ids, every intent and action has a one-hot feature of its own; without,
-        # only those whose tokens don't identify them (the rest are their bags of tokens)
-        self.intents = _index(intents if name_ids else names_needing_ids(intents))
+        # one-hot features only for the intents and actions whose tokens don't identify them
+        # (the rest are their bags of tokens)
+        self.intents = _index(names_needing_ids(intents))
         self.entities = _index(entities)
         self.slot_sizes = {name: int(size) for name, size in slots.items()}
         self.loops = _index(loops)
-        self.actions = _index(actions if name_ids else names_needing_ids(actions))
+        self.actions = _index(names_needing_ids(actions))
         self.intent_tokens = _index(t for name in intents for t in name_tokens(name))
         self.action_tokens = _index(t for name in actions for t in name_tokens(name))
         self.label_size = max(len(self.actions) + len(self.action_tokens), 1)
@@ -155,13 +96,12 @@ class DialogueFeaturizer:
         return slice(self._offsets[first], end)
 
     @classmethod
-    def from_domain(cls, domain: Domain, name_ids: bool = False,
-                    context_action: bool = False) -> "DialogueFeaturizer":
+    def from_domain(cls, domain: Domain, context_action: bool = False) -> "DialogueFeaturizer":
         slots = {slot.name: slot.feature_dimensionality() for slot in domain.slots
                  if slot.influence_conversation}
         return cls(intents=domain.intents, entities=domain.entities, slots=slots,
                    loops=domain.form_names, actions=domain.action_names_or_texts,
-                   name_ids=name_ids, context_action=context_action)
+                   context_action=context_action)
 
     # --- turns -------------------------------------------------------------------------------
     def encode_turn(self, state: State, out: np.ndarray, context: Optional[str] = None) -> None:
@@ -215,15 +155,13 @@ class DialogueFeaturizer:
             self.encode_turn(states[t], features[i], contexts[t] if contexts else None)
         return np.nan_to_num(features, copy=False)
 
-    def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int):
-        """[B, length, F] features and [B, length] restore indices, padded (or cut) to length."""
+    def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int) -> np.ndarray:
+        """[B, length, F] features, padded with zeros (or cut) to length."""
         features = np.zeros([len(dialogues), length, self.turn_size], np.float32)
-        restore = np.full([len(dialogues), length], NO_RESTORE, np.int32)
         for b, states in enumerate(dialogues):
             states = states[:length]
             features[b, :len(states)] = self.encode_dialogue(states)
-            restore[b, :len(states)] = restore_indices(states)
-        return features, restore
+        return features
 
     def token_sources(self) -> np.ndarray:
         """[F, K, L]: K linear maps from a turn's features to label features, the turn's
@@ -268,12 +206,12 @@ class DialogueFeaturizer:
         return {"format_version": FORMAT_VERSION, "intents": self.all_intents,
                 "entities": list(self.entities), "slots": self.slot_sizes,
                 "loops": list(self.loops), "actions": self.all_actions,
-                "name_ids": self.name_ids, "context_action": self.context_action}
+                "context_action": self.context_action}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DialogueFeaturizer":
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported featurizer format {data.get('format_version')!r}")
         return cls(intents=data["intents"], entities=data["entities"], slots=data["slots"],
-                   loops=data["loops"], actions=data["actions"], name_ids=data["name_ids"],
-                   context_action=data.get("context_action", False))
+                   loops=data["loops"], actions=data["actions"],
+                   context_action=data["context_action"])

@@ -3,7 +3,7 @@
 The whole conversation is one sequence of turns (Rasa's states before each bot action); an NTM
 cell steps through it, writing every turn into its memory and reading back by content and
 location, and the next action is the one whose embedding is most similar to the dialogue's.
-See README.md for the options.
+The options are in config.py (and README.md); how it works is docs/ntm_policy.md.
 """
 import logging
 from typing import Any, Dict, List, Optional, Text
@@ -22,11 +22,12 @@ from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
 from rasa_ntm_policy import config as policy_config
+from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
 from rasa_ntm_policy.dialogue_policy import DialoguePolicy, package_fingerprint  # noqa: F401
-from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, folded_turns,
-                                        restore_indices)
-from rasa_ntm_policy.model import NTMDialogueModel, bucket_length
-from rasa_ntm_policy.training import pad_labels, train_model
+from rasa_ntm_policy.featurizer import DialogueFeaturizer
+from rasa_ntm_policy.model import NTMDialogueModel
+from rasa_ntm_policy.padding import bucket_length, pad_labels
+from rasa_ntm_policy.training import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ class NTMPolicy(DialoguePolicy):
     METADATA_FILE = METADATA_FILE
     LOAD_ERROR = NTMPolicyLoadError
     ARCHITECTURE_OPTIONS = policy_config.ARCHITECTURE_OPTIONS
-    OPTIONS_BEFORE_THEY_EXISTED = policy_config.OPTIONS_BEFORE_THEY_EXISTED
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -62,21 +62,32 @@ class NTMPolicy(DialoguePolicy):
         index = {name: i for i, name in enumerate(domain.action_names_or_texts)}
         labels = [[index[a] for a in dialogue] for dialogue in actions]
         length = max(len(s) for s in states)
-        turns, restore = self.dialogue_featurizer.encode_dialogues(states, length)
-        if not self.config["restore_digressions"]:
-            restore[:] = NO_RESTORE
+        turns = self.dialogue_featurizer.encode_dialogues(states, length)
+        restore = np.full([len(states), length], NO_RESTORE, np.int32)
+        for b, dialogue in enumerate(states):
+            restore[b, :len(dialogue)] = self._restore_indices(dialogue[:length])
         return turns, restore, pad_labels(labels, length)
 
+    def _restore_indices(self, states) -> np.ndarray:
+        """[T] the digression restores of one dialogue (none with restore_digressions off)."""
+        if self.config["restore_digressions"]:
+            return restore_indices(states)
+        return np.full([len(states)], NO_RESTORE, np.int32)
+
     def _new_model(self) -> NTMDialogueModel:
-        model = NTMDialogueModel(self.dialogue_featurizer.turn_size,
-                                 self.dialogue_featurizer.label_size, self.config,
-                                 self.dialogue_featurizer.token_sources())
+        c = self.config
+        model = NTMDialogueModel(self.dialogue_featurizer.token_sources(),
+                                 memory_slots=c["memory_slots"], memory_width=c["memory_width"],
+                                 read_heads=c["read_heads"],
+                                 controller_units=c["controller_units"],
+                                 embedding_dimension=c["embedding_dimension"],
+                                 dropout=c["dropout"])
         model.build_all()
         return model
 
     def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
               **kwargs: Any) -> Resource:
-        trackers = self._stories(training_trackers, self.config["use_augmented_trackers"])
+        trackers = self._stories(training_trackers)
         if not trackers:
             self.persist()
             return self._resource
@@ -85,9 +96,7 @@ class NTMPolicy(DialoguePolicy):
             tf.keras.utils.set_random_seed(seed)
         finetuning = self.finetune_mode and self.model is not None
         if not finetuning:
-            self.dialogue_featurizer = DialogueFeaturizer.from_domain(
-                domain, name_ids=self.config["name_ids"],
-                context_action=self.config["context_action"])
+            self.dialogue_featurizer = DialogueFeaturizer.from_domain(domain, context_action=True)
             self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:
@@ -110,15 +119,11 @@ class NTMPolicy(DialoguePolicy):
         if self.model is None:
             return self._prediction(self._default_predictions(domain))
         states = self._prediction_states(tracker, domain, rule_only_data=rule_only_data) or [{}]
-        if self.config["restore_digressions"]:
-            path = folded_turns(restore_indices(states))
-        else:
-            path = np.arange(len(states))
-        # only the turns the memory runs over (and the last one) are featurized
-        turns = self.dialogue_featurizer.encode_dialogue(states, list(path) + [len(states) - 1])
-        padded = np.zeros([bucket_length(len(path)), turns.shape[1]], np.float32)
-        padded[:len(path)] = turns[:-1]
-        prediction = self.model.predict_last(padded, np.int32(len(path)), turns[-1],
+        length = bucket_length(len(states))
+        turns = self.dialogue_featurizer.encode_dialogues([states], length)[0]
+        restore = np.full([length], NO_RESTORE, np.int32)
+        restore[:len(states)] = self._restore_indices(states)
+        prediction = self.model.predict_last(turns, restore, np.int32(len(states)),
                                              self._label_features(domain))
         probabilities = prediction.probabilities.numpy().astype(float).tolist()
         return self._prediction(probabilities, diagnostic_data={

@@ -1,29 +1,20 @@
 """Training the NTM dialogue model on full dialogues, with a TED-like progress bar."""
 import logging
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
 from rasa_ntm_policy.model import NTMDialogueModel
+from rasa_ntm_policy.padding import PAD_LABEL, active_turns
 
 logger = logging.getLogger(__name__)
 
-PAD_LABEL = -1
-
-
-def pad_labels(labels: List[List[int]], length: int) -> np.ndarray:
-    """[B, length] label ids, PAD_LABEL after each dialogue's end."""
-    padded = np.full([len(labels), length], PAD_LABEL, np.int32)
-    for b, ids in enumerate(labels):
-        padded[b, :len(ids)] = ids[:length]
-    return padded
-
-
-def active_turns(labels: tf.Tensor) -> tf.Tensor:
-    """labels [B,T] (PAD_LABEL after each dialogue's end) -> the longest dialogue's length."""
-    return tf.reduce_max(tf.reduce_sum(tf.cast(labels != PAD_LABEL, tf.int32), axis=1))
+# the design's fixed choices (see docs/ntm_policy.md); the options are in config.py
+GRADIENT_CLIP_NORM = 10.0  # the global norm the gradients are clipped to
+# the fraction of the last epochs whose weights are averaged (stochastic weight averaging)
+WEIGHT_AVERAGING = 0.25
 
 
 def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
@@ -49,9 +40,9 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
     """Trains on turns [B,T,F], restores [B,T] and labels [B,T] for config["epochs"] epochs;
     returns the last epoch's metrics.
 
-    With weight_averaging (a fraction of the epochs), the model ends with the mean of its
-    weights after each of the last epochs (stochastic weight averaging): a point in the middle
-    of where the last steps wandered, which generalises better from few stories than the last.
+    The model ends with the mean of its weights after each of the last WEIGHT_AVERAGING of the
+    epochs (stochastic weight averaging): a point in the middle of where the last steps
+    wandered, which generalises better from few stories than the last.
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
     labels are masked), so the training step compiles once with XLA; its loop over the turns
@@ -68,19 +59,15 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
             active = active_turns(batch_labels)
             scores = model.scores(batch_turns, batch_restore, label_features, dropout_seed, active)
             loss, accuracy = masked_loss_and_accuracy(scores, batch_labels)
-            l2 = config["l2_regularization"]
-            total = loss + l2 * tf.add_n([tf.nn.l2_loss(v) for v in model.trainable_variables
-                                         if "kernel" in v.name]) if l2 else loss
         variables = model.trainable_variables
-        grads = tape.gradient(total, variables)
-        grads, _ = tf.clip_by_global_norm(grads, config["gradient_clip_norm"])
+        grads = tape.gradient(loss, variables)
+        grads, _ = tf.clip_by_global_norm(grads, GRADIENT_CLIP_NORM)
         optimizer.apply_gradients(zip(grads, variables))
         return loss, accuracy
 
     metrics = {"loss": float("nan"), "acc": float("nan")}
     progress = tqdm(range(config["epochs"]), desc="Epochs", disable=not show_progress)
-    first_averaged = config["epochs"] - averaged_epochs(config["epochs"],
-                                                        config.get("weight_averaging", 0.0))
+    first_averaged = config["epochs"] - averaged_epochs(config["epochs"], WEIGHT_AVERAGING)
     averages, averaged = None, 0
     for epoch in progress:
         order = rng.permutation(num_dialogues)

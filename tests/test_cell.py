@@ -2,36 +2,39 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rasa_ntm_policy.ntm import NTMCell, memory_step
+from rasa_ntm_policy.ntm import NTMCell, NTMState, memory_step
 from rasa_ntm_policy.ntm.heads import read_parameter_size, write_parameter_size
 
 
 def run_cell(cell, inputs):
+    """Keras' RNN layer over the cell: (outputs [B, T, O], the last NTMState)."""
     rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
-    return rnn(inputs)
+    outputs, *states = rnn(inputs)
+    return outputs, NTMState(*states)
 
 
 def test_output_and_state_shapes():
     cell = NTMCell(units=8, memory_slots=6, memory_width=4, read_heads=2, write_heads=3,
                    shift_range=2)
-    outputs, h, c, reads, read_w, write_w, memory = run_cell(cell, tf.random.normal([3, 5, 7]))
+    outputs, state = run_cell(cell, tf.random.normal([3, 5, 7]))
     assert outputs.shape == (3, 5, 8 + 2 * 4)
-    assert reads.shape == (3, 8) and memory.shape == (3, 6, 4)
-    assert read_w.shape == (3, 2, 6) and write_w.shape == (3, 3, 6)
-    np.testing.assert_allclose(read_w.numpy().sum(-1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(write_w.numpy().sum(-1), 1.0, atol=1e-5)
+    assert [h.shape for h in state.controller] == [(3, 8), (3, 8)]  # the LSTM's h and c
+    assert state.reads.shape == (3, 8) and state.memory.shape == (3, 6, 4)
+    assert state.read_weights.shape == (3, 2, 6) and state.write_weights.shape == (3, 3, 6)
+    np.testing.assert_allclose(state.read_weights.numpy().sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(state.write_weights.numpy().sum(-1), 1.0, atol=1e-5)
 
 
 def test_dense_controller():
     cell = NTMCell(units=5, memory_slots=4, memory_width=3, controller="dense")
-    outputs, *states = run_cell(cell, tf.random.normal([2, 3, 4]))
-    assert outputs.shape == (2, 3, 8) and len(states) == 5
+    outputs, state = run_cell(cell, tf.random.normal([2, 3, 4]))
+    assert outputs.shape == (2, 3, 8) and [h.shape for h in state.controller] == [(2, 5)]
 
 
 def test_initial_memory_is_the_small_constant():
     cell = NTMCell(units=4, memory_slots=5, memory_width=3, memory_init=1e-3)
     state = cell.get_initial_state(batch_size=2)
-    np.testing.assert_array_equal(state[-1].numpy(), np.full([2, 5, 3], 1e-3, np.float32))
+    np.testing.assert_array_equal(state.memory.numpy(), np.full([2, 5, 3], 1e-3, np.float32))
 
 
 def test_get_config_round_trip_gives_the_same_cell():
@@ -75,8 +78,9 @@ def test_one_cell_step_gradients_match_finite_differences():
     h0 = tf.constant(rng.normal(size=[1, 4]) * 0.5, tf.float32)
 
     def step(x, h, memory):
-        out, new_state = cell(x, [h, state[1], state[2], state[3], state[4], memory])
-        return tf.concat([out, tf.reshape(new_state[-1], [1, -1])], axis=-1)
+        out, new_state = cell(x, state._replace(controller=(h, state.controller[1]),
+                                                memory=memory))
+        return tf.concat([out, tf.reshape(new_state.memory, [1, -1])], axis=-1)
 
     x0 = tf.constant(rng.normal(size=[1, 2]), tf.float32)
     theoretical, numerical = tf.test.compute_gradient(step, [x0, h0, memory0], delta=1e-3)

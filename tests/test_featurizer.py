@@ -1,9 +1,8 @@
 import numpy as np
+import pytest
 from rasa.shared.core.domain import Domain
 
-from rasa_ntm_policy.featurizer import (NO_RESTORE, DialogueFeaturizer, context_actions,
-                                        folded_turns, name_tokens, names_needing_ids,
-                                        restore_indices)
+from rasa_ntm_policy.featurizer import DialogueFeaturizer, name_tokens, names_needing_ids
 
 DOMAIN = Domain.from_yaml("""
 version: "3.1"
@@ -74,50 +73,6 @@ def test_featurizer_round_trips_through_json_dict():
                                   g.encode_actions(DOMAIN.action_names_or_texts))
 
 
-def chitchat_loop(k):
-    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel")]
-    for _ in range(k):
-        states += [listen("chitchat"), after("utter_chitchat", "chitchat"),
-                   after("utter_ask_price", "chitchat")]
-    return states
-
-
-def test_a_digression_loop_returns_to_the_state_before_it():
-    states = chitchat_loop(3) + [listen("inform", ["price"])]
-    restore = restore_indices(states)
-    # each re-ask returns to the first ask (turn 2); the loops' inner turns chain back too
-    assert restore[5] == 2 and restore[8] == 5 and restore[11] == 8
-    assert restore[4] == NO_RESTORE and restore[7] == 4
-    np.testing.assert_array_equal(folded_turns(restore), [0, 1, 2, 12])
-
-
-def test_folding_is_independent_of_the_digression_length():
-    short = folded_turns(restore_indices(chitchat_loop(1) + [listen("inform", ["price"])]))
-    long = folded_turns(restore_indices(chitchat_loop(40) + [listen("inform", ["price"])]))
-    assert len(short) == len(long) == 4
-
-
-def test_new_information_or_new_slot_values_are_not_folded():
-    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
-              listen("inform", ["price"]), after("utter_ask_price", "inform", ["price"])]
-    assert restore_indices(states)[4] == NO_RESTORE  # a new entity was mentioned
-    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
-              listen("chitchat"),
-              after("utter_ask_price", "chitchat", slots={"price": (1.0, 0.0, 0.0)})]
-    assert restore_indices(states)[4] == NO_RESTORE  # a slot changed
-
-
-def test_context_action_is_the_bot_action_the_latest_user_message_answered():
-    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
-              listen("chitchat"), after("utter_chitchat", "chitchat"),
-              after("utter_ask_price", "chitchat"), listen("explain"),
-              after("utter_explain_price_hotel", "explain")]
-    assert context_actions(states) == [None, None, None, "utter_ask_price", "utter_ask_price",
-                                       "utter_ask_price", "utter_ask_price", "utter_ask_price"]
-    # the conversation's first user message answers nothing
-    assert context_actions([listen("greet")]) == [None]
-
-
 def test_context_block_holds_the_context_action_in_label_layout():
     f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
     plain = DialogueFeaturizer.from_domain(DOMAIN)
@@ -144,10 +99,25 @@ def test_selected_turns_get_their_context_from_the_whole_conversation():
     g = DialogueFeaturizer.from_dict(f.to_dict())
     assert g.context_action
     np.testing.assert_array_equal(g.encode_dialogue(states), f.encode_dialogue(states))
-    # a model saved before the option existed loads without it
-    old = f.to_dict()
-    del old["context_action"]
-    assert not DialogueFeaturizer.from_dict(old).context_action
+
+
+def test_a_vocabulary_of_an_earlier_format_is_refused():
+    old = DialogueFeaturizer.from_domain(DOMAIN).to_dict()
+    old["format_version"] = 1
+    with pytest.raises(ValueError, match="format"):
+        DialogueFeaturizer.from_dict(old)
+
+
+def test_action_names_that_share_no_tokens_keep_every_action_apart():
+    """The token rule (names are meaningful "_"-separated tokens) fails for names like these:
+    nothing is shared, and every action still has features of its own."""
+    names = ["greet", "goodbye", "action_a1", "a1_action", "x", "utter"]
+    f = DialogueFeaturizer(intents=["hi"], entities=[], slots={}, loops=[], actions=names)
+    labels = f.encode_actions(names)
+    assert len({tuple(row) for row in labels}) == len(names)
+    assert set(f.actions) == {"action_a1", "a1_action"}  # same tokens: an id each
+    cosine = labels @ labels.T / np.outer(*(2 * [np.linalg.norm(labels, axis=1)]))
+    assert np.allclose(cosine[:2, 2:], 0) and np.allclose(cosine[2:, :2], 0)
 
 
 def test_token_sources_map_a_turn_to_the_action_tokens_it_names():

@@ -108,7 +108,7 @@ def test_aggregate_targets_markdown_and_json(tmp_path):
     ntm = policies["NTMPolicy"]
     assert ntm["p50_ms"] == [1, 2, 10, 50] and ntm["p99_ms"] == [2, 4, 20, 100]
     assert ntm["p50_ms_chitchat"] == [1, 2, 10, 50] and ntm["calls"] == [50] * 4
-    assert ntm["peak_rss_mb"] == 700.0 and "folded_states" not in ntm
+    assert ntm["peak_rss_mb"] == 700.0 and "restored_states" not in ntm
     assert policies["REDPPolicy"]["error"].startswith("ImportError")
     targets = latency.check_targets(policies, lengths, "stories")
     assert targets == {"ntm_p50_at_or_below_ted": True, "ntm_p50_200_under_15ms": True,

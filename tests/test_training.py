@@ -3,11 +3,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import rasa_ntm_policy.training as training
 from rasa_ntm_policy.config import DEFAULTS
 from rasa_ntm_policy.model import NTMDialogueModel
-from rasa_ntm_policy.training import PAD_LABEL, averaged_epochs, train_model
+from rasa_ntm_policy.padding import PAD_LABEL
+from rasa_ntm_policy.training import averaged_epochs, train_model
+from tests.test_dialogue_model import LABEL_SIZE, SIZES, TURN_SIZE, token_sources
 
-TURN_SIZE, LABEL_SIZE, ACTIONS = 10, 6, 4
+ACTIONS = 4
 
 
 @pytest.mark.parametrize("epochs, fraction, expected", [
@@ -26,36 +29,36 @@ def training_data(seed=0):
     return turns, restore, labels, label_features
 
 
-def new_model(epochs=1, weight_averaging=0.0):
-    config = {**DEFAULTS, "memory_slots": 8, "controller_units": 16, "token_copy": False,
-              "mentioned_tokens": False, "epochs": epochs, "batch_size": 2,
-              "weight_averaging": weight_averaging}
-    model = NTMDialogueModel(TURN_SIZE, LABEL_SIZE, config)
+def new_model(epochs=1):
+    config = {**DEFAULTS, **SIZES, "epochs": epochs, "batch_size": 2}
+    model = NTMDialogueModel(token_sources(), **SIZES)
     model.build_all()
     return model, config
 
 
-def trained_weights(initial, epochs, weight_averaging):
+def trained_weights(initial, epochs, weight_averaging, monkeypatch):
     """The weights after training a model that starts from the weights `initial`."""
-    model, config = new_model(epochs, weight_averaging)
+    monkeypatch.setattr(training, "WEIGHT_AVERAGING", weight_averaging)
+    model, config = new_model(epochs)
     model.set_weights(initial)
     train_model(model, *training_data(), config, tf.keras.optimizers.Adam(0.01),
                 show_progress=False)
     return model.get_weights()
 
 
-def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_weights():
+def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_weights(monkeypatch):
     initial = new_model()[0].get_weights()
-    after_two = trained_weights(initial, 2, 0.0)
-    after_three = trained_weights(initial, 3, 0.0)
-    averaged = trained_weights(initial, 3, 0.5)  # the last 2 of 3 epochs
+    after_two = trained_weights(initial, 2, 0.0, monkeypatch)
+    after_three = trained_weights(initial, 3, 0.0, monkeypatch)
+    averaged = trained_weights(initial, 3, 0.5, monkeypatch)  # the last 2 of 3 epochs
     for a, b, mean in zip(after_two, after_three, averaged):
         np.testing.assert_allclose(mean, (a + b) / 2, atol=1e-5)
     assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(after_two, after_three))
     assert any(not np.allclose(m, b, atol=1e-4) for m, b in zip(averaged, after_three))
 
 
-def test_averaging_one_epoch_keeps_its_weights():
+def test_averaging_one_epoch_keeps_its_weights(monkeypatch):
     initial = new_model()[0].get_weights()
-    for kept, last in zip(trained_weights(initial, 1, 1.0), trained_weights(initial, 1, 0.0)):
+    for kept, last in zip(trained_weights(initial, 1, 1.0, monkeypatch),
+                          trained_weights(initial, 1, 0.0, monkeypatch)):
         np.testing.assert_allclose(kept, last, atol=1e-6)

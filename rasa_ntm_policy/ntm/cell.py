@@ -4,11 +4,9 @@ Per step: the controller (an LSTM by default) reads the input and the previous r
 a linear layer maps its output to the raw parameters of every head; `memory_step` writes and
 reads the memory. The cell's output is the controller output next to the read vectors.
 
-State, in order (B batch, U controller units, N slots, W width, Hr/Hw read/write heads):
-  controller state ([B, U] h and c for the LSTM, [B, U] for the dense controller),
-  reads [B, Hr * W], read weights [B, Hr, N], write weights [B, Hw, N], memory [B, N, W].
+The state is an NTMState (B batch, U controller units, N slots, W width, Hr/Hw read/write heads).
 """
-from typing import Any, Dict, List
+from typing import Any, Dict, NamedTuple, Tuple
 
 import tensorflow as tf
 
@@ -16,6 +14,16 @@ from rasa_ntm_policy.ntm.heads import read_parameter_size, write_parameter_size
 from rasa_ntm_policy.ntm.step import memory_step
 
 CONTROLLERS = ("lstm", "dense")
+
+
+class NTMState(NamedTuple):
+    """The cell's state between steps."""
+
+    controller: Tuple[tf.Tensor, ...]  # ([B, U] h, [B, U] c) for the LSTM, ([B, U],) for dense
+    reads: tf.Tensor  # [B, Hr * W] the read vectors, flattened
+    read_weights: tf.Tensor  # [B, Hr, N]
+    write_weights: tf.Tensor  # [B, Hw, N]
+    memory: tf.Tensor  # [B, N, W]
 
 
 @tf.keras.utils.register_keras_serializable(package="rasa_ntm_policy")
@@ -30,9 +38,6 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
       controller: "lstm" (default) or "dense" (a feed-forward tanh layer).
       clip_value: bound on the controller outputs and raw head parameters.
       memory_init: the constant every memory cell starts at (Collier & Beel 2018).
-      sequential_writes: start training with write heads that, by default, keep their previous
-        focus and shift it one slot forward each step (a tape: step t writes slot t), content
-        addressing and other shifts still learnable; otherwise all head biases start at 0.
       value_size: V <= memory_width. The last V columns of each input are values that the
         write heads store verbatim in the first V columns of the slots they write (see
         memory_step), so the read vectors can copy them back; 0 (default) for none.
@@ -41,7 +46,7 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
     def __init__(self, units: int = 100, memory_slots: int = 128, memory_width: int = 20,
                  read_heads: int = 1, write_heads: int = 1, shift_range: int = 1,
                  controller: str = "lstm", clip_value: float = 20.0, memory_init: float = 1e-6,
-                 sequential_writes: bool = False, value_size: int = 0, **kwargs: Any) -> None:
+                 value_size: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for name, value, minimum in (("units", units, 1), ("memory_slots", memory_slots, 1),
                                      ("memory_width", memory_width, 1),
@@ -69,7 +74,6 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         self.controller_type = controller
         self.clip_value = float(clip_value)
         self.memory_init = float(memory_init)
-        self.sequential_writes = bool(sequential_writes)
         self.value_size = value_size
         if controller == "lstm":
             self.controller = tf.keras.layers.LSTMCell(units, name="controller")
@@ -78,33 +82,20 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         self._read_size = read_parameter_size(memory_width, shift_range)
         self._write_size = write_parameter_size(memory_width, shift_range)
         self.head_layer = tf.keras.layers.Dense(
-            read_heads * self._read_size + write_heads * self._write_size, name="heads",
-            bias_initializer=tf.keras.initializers.Constant(self._initial_head_bias()))
-
-    def _initial_head_bias(self):
-        """Raw head-parameter biases: zeros, or a forward-moving tape for the write heads."""
-        read = [0.0] * self._read_size
-        write = [0.0] * self._write_size
-        if self.sequential_writes:
-            w, r = self.memory_width, self.shift_range
-            write[w + 1] = -6.0  # gate ~ 0.0025: keep the previous focus
-            for k in range(2 * r + 1):
-                write[w + 2 + k] = 6.0 if k == r + 1 else -6.0  # shift +1
-            write[w + 2 + 2 * r + 1] = 6.0  # gamma ~ 7: stay sharp
-        return read * self.read_heads + write * self.write_heads
+            read_heads * self._read_size + write_heads * self._write_size, name="heads")
 
     @property
-    def _controller_state_size(self) -> List[int]:
-        return [self.units, self.units] if self.controller_type == "lstm" else [self.units]
+    def _controller_state_size(self) -> Tuple[int, ...]:
+        return (self.units, self.units) if self.controller_type == "lstm" else (self.units,)
 
     @property
-    def state_size(self) -> List[Any]:
-        return self._controller_state_size + [
-            self.read_heads * self.memory_width,
-            tf.TensorShape([self.read_heads, self.memory_slots]),
-            tf.TensorShape([self.write_heads, self.memory_slots]),
-            tf.TensorShape([self.memory_slots, self.memory_width]),
-        ]
+    def state_size(self) -> NTMState:
+        return NTMState(
+            controller=self._controller_state_size,
+            reads=self.read_heads * self.memory_width,
+            read_weights=tf.TensorShape([self.read_heads, self.memory_slots]),
+            write_weights=tf.TensorShape([self.write_heads, self.memory_slots]),
+            memory=tf.TensorShape([self.memory_slots, self.memory_width]))
 
     @property
     def output_size(self) -> int:
@@ -117,27 +108,28 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         self.head_layer.build(tf.TensorShape([None, self.units]))
         self.built = True
 
-    def get_initial_state(self, inputs=None, batch_size=None, dtype=None) -> List[tf.Tensor]:
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None) -> NTMState:
         if batch_size is None:
             batch_size = tf.shape(inputs)[0]
         n, w = self.memory_slots, self.memory_width
-        controller_state = [tf.zeros([batch_size, self.units]) for _ in self._controller_state_size]
         # Both heads start focused on slot 0, so location addressing starts from a known place.
         focus = tf.one_hot(0, n)
-        return controller_state + [
-            tf.fill([batch_size, self.read_heads * w], self.memory_init),
-            tf.tile(focus[None, None, :], [batch_size, self.read_heads, 1]),
-            tf.tile(focus[None, None, :], [batch_size, self.write_heads, 1]),
-            tf.fill([batch_size, n, w], self.memory_init),
-        ]
+        return NTMState(
+            controller=tuple(tf.zeros([batch_size, self.units])
+                             for _ in self._controller_state_size),
+            reads=tf.fill([batch_size, self.read_heads * w], self.memory_init),
+            read_weights=tf.tile(focus[None, None, :], [batch_size, self.read_heads, 1]),
+            write_weights=tf.tile(focus[None, None, :], [batch_size, self.write_heads, 1]),
+            memory=tf.fill([batch_size, n, w], self.memory_init))
 
-    def call(self, inputs: tf.Tensor, states: List[tf.Tensor], training=None):
-        n_ctrl = len(self._controller_state_size)
-        controller_state = list(states[:n_ctrl])
-        reads, read_weights, write_weights, memory = states[n_ctrl:]
-        controller_input = tf.concat([inputs, reads], axis=-1)
+    def call(self, inputs: tf.Tensor, states: NTMState, training=None):
+        """inputs [B, input size], states -> (output [B, U + Hr * W], the next NTMState).
+
+        states may also be the flat list of Keras' RNN layer (tf.nest order of NTMState)."""
+        state = tf.nest.pack_sequence_as(self.state_size, tf.nest.flatten(states))
+        controller_input = tf.concat([inputs, state.reads], axis=-1)
         if self.controller_type == "lstm":
-            output, controller_state = self.controller(controller_input, controller_state)
+            output, controller_state = self.controller(controller_input, list(state.controller))
         else:
             output = self.controller(controller_input)
             controller_state = [output]
@@ -147,11 +139,11 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
         raw_read = tf.reshape(raw[:, :split], [-1, self.read_heads, self._read_size])
         raw_write = tf.reshape(raw[:, split:], [-1, self.write_heads, self._write_size])
         values = inputs[:, -self.value_size:] if self.value_size else None
-        result = memory_step(memory, read_weights, write_weights, raw_read, raw_write,
-                             self.clip_value, values)
+        result = memory_step(state.memory, state.read_weights, state.write_weights, raw_read,
+                             raw_write, self.clip_value, values)
         flat_reads = tf.reshape(result.reads, [-1, self.read_heads * self.memory_width])
-        new_state = list(controller_state) + [flat_reads, result.read_weights,
-                                              result.write_weights, result.memory]
+        new_state = NTMState(tuple(controller_state), flat_reads, result.read_weights,
+                             result.write_weights, result.memory)
         return tf.concat([output, flat_reads], axis=-1), new_state
 
     def get_config(self) -> Dict[str, Any]:
@@ -160,6 +152,5 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
                       memory_width=self.memory_width, read_heads=self.read_heads,
                       write_heads=self.write_heads, shift_range=self.shift_range,
                       controller=self.controller_type, clip_value=self.clip_value,
-                      memory_init=self.memory_init, sequential_writes=self.sequential_writes,
-                      value_size=self.value_size)
+                      memory_init=self.memory_init, value_size=self.value_size)
         return config

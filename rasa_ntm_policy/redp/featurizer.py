@@ -26,10 +26,8 @@ def encode(featurizer: DialogueFeaturizer, dialogues: Sequence[Sequence[State]],
            length: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dialogues of states -> user [B,T,Fu], slots [B,T,Fs], previous actions [B,T,L], zero-padded
     (or cut) to length T. Previous actions are in the layout of featurizer.encode_actions."""
-    # encode_dialogue, not encode_dialogues: REDP has no use for the digression restores
-    turns = np.zeros([len(dialogues), length, featurizer.turn_size], np.float32)
+    turns = featurizer.encode_dialogues(dialogues, length)
     for b, states in enumerate(dialogues):
-        turns[b, :min(len(states), length)] = featurizer.encode_dialogue(states[:length])
         spoke = np.zeros([length], bool)
         spoke[:min(len(states), length)] = user_turns(states)[:length]
         turns[b, ~spoke, featurizer.block("intent", "entities")] = 0.0

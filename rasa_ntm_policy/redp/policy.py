@@ -25,11 +25,11 @@ import rasa.shared.utils.io
 
 from rasa_ntm_policy.dialogue_policy import DialoguePolicy
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
-from rasa_ntm_policy.model import bucket_length
+from rasa_ntm_policy.padding import PAD_LABEL, bucket_length, pad_labels
 from rasa_ntm_policy.redp import config as redp_config
 from rasa_ntm_policy.redp.featurizer import encode
 from rasa_ntm_policy.redp.model import REDPModel
-from rasa_ntm_policy.redp.training import PAD_LABEL, DialogueData, train_model
+from rasa_ntm_policy.redp.training import DialogueData, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,7 @@ class REDPPolicy(DialoguePolicy):
             trackers, domain, ignore_action_unlikely_intent=True)
         index = {name: i for i, name in enumerate(domain.action_names_or_texts)}
         length = max(len(s) for s in states)
-        labels = np.full([len(states), length], PAD_LABEL, np.int32)
-        for b, dialogue in enumerate(actions):
-            labels[b, :len(dialogue)] = [index[a] for a in dialogue]
+        labels = pad_labels([[index[a] for a in dialogue] for dialogue in actions], length)
         return DialogueData(*encode(self.dialogue_featurizer, states, length), labels)
 
     def _new_model(self) -> REDPModel:

@@ -9,12 +9,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from rasa_ntm_policy.padding import PAD_LABEL
 from rasa_ntm_policy.redp.config import batch_sizes
 from rasa_ntm_policy.redp.model import REDPModel, cosine
 
 logger = logging.getLogger(__name__)
 
-PAD_LABEL = -1
 BATCH_BUCKETS = 8  # batches are padded to a multiple of this, so few shapes are compiled
 
 

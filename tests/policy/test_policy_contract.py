@@ -1,5 +1,6 @@
 """Rasa's policy contract for NTMPolicy: train, persist, load, predict."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from rasa_ntm_policy import NTMPolicy
+from rasa_ntm_policy.config import DEFAULTS, options_table
+from rasa_ntm_policy.model import WRITE_HEADS
 from rasa_ntm_policy.policy import METADATA_FILE, NTMPolicyLoadError, package_fingerprint
 from tests.policy.conftest import FAST
 from tests.rasa_helpers import create_policy, load_policy, new_storage, prediction_points
@@ -59,8 +62,7 @@ def test_diagnostic_data_carries_the_last_read_and_write_weightings(trained, dom
     prefix, _ = all_points(trackers, domain)[5]
     data = policy.predict_action_probabilities(prefix, domain).diagnostic_data
     config = policy.config
-    for key, heads in (("read_weights", config["read_heads"]),
-                       ("write_weights", config["write_heads"])):
+    for key, heads in (("read_weights", config["read_heads"]), ("write_weights", WRITE_HEADS)):
         w = np.asarray(data[key])
         assert w.shape == (heads, FAST["memory_slots"])
         np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
@@ -112,13 +114,15 @@ def test_same_seed_same_model_and_predictions(domain, trackers, tmp_path):
 
 
 @pytest.mark.parametrize("config, option", [
-    ({"memory_slots": -4}, "memory_slots"), ({"epochs": 0}, "epochs"),
-    ({"shift_range": 5, "memory_slots": 8}, "shift_range"), ({"controller": "gru"}, "controller"),
-    ({"learning_rate": "fast"}, "learning_rate"), ({"dropout": 1.5}, "dropout"),
+    ({"memory_slots": -4}, "memory_slots"), ({"memory_slots": 0}, "memory_slots"),
+    ({"epochs": 0}, "epochs"), ({"read_heads": True}, "read_heads"),
+    ({"learning_rate": "fast"}, "learning_rate"), ({"learning_rate": 0}, "learning_rate"),
+    ({"dropout": 1.5}, "dropout"), ({"dropout": -0.1}, "dropout"),
     ({"memry_slots": 8}, "memry_slots"), ({"batch_size": 2.5}, "batch_size"),
-    ({"random_seed": "x"}, "random_seed"), ({"copy_mechanism": "yes"}, "copy_mechanism"),
-    ({"similarity_scale": -1}, "similarity_scale"), ({"weight_averaging": 1.5}, "weight_averaging"),
-    ({"weight_averaging": "half"}, "weight_averaging"), ({"token_idf": 1}, "token_idf")])
+    ({"random_seed": "x"}, "random_seed"), ({"restore_digressions": "yes"}, "restore_digressions"),
+    ({"controller_units": None}, "controller_units"), ({"priority": 1.5}, "priority"),
+    # options of earlier versions, now part of the design: unknown
+    ({"token_idf": True}, "token_idf"), ({"controller": "dense"}, "controller")])
 def test_bad_options_are_rejected_naming_the_option(config, option, tmp_path):
     with pytest.raises(InvalidConfigException, match=option):
         create_policy(NTMPolicy, config, new_storage(tmp_path))
@@ -166,34 +170,23 @@ def test_a_broken_metadata_file_gives_a_clear_error(tmp_path, domain, trackers):
         load_policy(NTMPolicy, FAST, policy._model_storage)
 
 
-@pytest.mark.parametrize("trained_with, missing", [
-    # saved before any token option existed: it had none of them
-    ({"token_copy": False, "mentioned_tokens": False, "token_copy_exact": False,
-      "exact_copy_only_adds": False},
-     ("token_copy", "mentioned_tokens", "token_copy_exact", "exact_copy_only_adds")),
-    # saved before exact_copy_only_adds existed: its exact-copy gates were signed
-    ({"token_copy": True, "mentioned_tokens": True, "token_copy_exact": True,
-      "exact_copy_only_adds": False}, ("exact_copy_only_adds",)),
-    # saved before token_idf existed: its token copy's cosines were over unweighted tokens
-    ({"token_copy": True, "mentioned_tokens": True, "token_copy_exact": True,
-      "exact_copy_only_adds": True, "token_idf": False}, ("token_idf",)),
-])
-def test_a_model_saved_before_its_options_existed_loads_as_it_was_trained(
-        tmp_path, domain, trackers, trained_with, missing):
-    policy = create_policy(NTMPolicy, {**FAST, "epochs": 5, **trained_with},
-                           new_storage(tmp_path))
-    policy.train(trackers[:2], domain)
+def test_a_model_of_an_earlier_format_asks_to_be_retrained(tmp_path, domain, trackers):
+    policy = create_policy(NTMPolicy, {**FAST, "epochs": 1}, new_storage(tmp_path))
+    policy.train(trackers[:1], domain)
     with policy._model_storage.write_to(policy._resource) as path:
         metadata = json.loads((path / METADATA_FILE).read_text())
-        for option in missing:
-            del metadata["config"][option]
+        metadata["format_version"] = 1
+        metadata["config"]["token_idf"] = True  # an option of that version
         (path / METADATA_FILE).write_text(json.dumps(metadata))
-    assert all(NTMPolicy.get_default_config()[option] for option in missing)
-    loaded = load_policy(NTMPolicy, {}, policy._model_storage)
-    assert {option: loaded.config[option] for option in trained_with} == trained_with
-    prefix, _ = prediction_points(trackers[0], domain)[-1]
-    np.testing.assert_array_equal(loaded.predict_action_probabilities(prefix, domain).probabilities,
-                                  policy.predict_action_probabilities(prefix, domain).probabilities)
+    with pytest.raises(NTMPolicyLoadError, match="format 1.*Retrain"):
+        load_policy(NTMPolicy, {}, policy._model_storage)
+
+
+def test_at_most_twelve_options_and_the_readme_table_is_the_codes():
+    assert len(DEFAULTS) <= 12
+    assert set(DEFAULTS) == set(NTMPolicy.get_default_config())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert options_table() in readme, "README.md's options table differs from config.py's"
 
 
 def test_nothing_is_pickled(trained):

@@ -62,7 +62,7 @@ def test_encode_keeps_the_user_part_only_after_the_user_spoke(featurizer):
     user, slots, previous = encode(featurizer, [dialogue], 6)
     assert user.shape == (1, 6, featurizer.block("intent", "entities").stop)
     assert previous.shape == (1, 6, featurizer.label_size) and slots.shape == (1, 6, 3)
-    full, _ = featurizer.encode_dialogues([dialogue], 6)
+    full = featurizer.encode_dialogues([dialogue], 6)
     user_part = full[0, :, featurizer.block("intent", "entities")]
     np.testing.assert_array_equal(user[0, [1, 3]], user_part[[1, 3]])
     assert user[0, 1].any() and user[0, 3].any()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rasa_ntm_policy.model import bucket_length
+from rasa_ntm_policy.padding import bucket_length
 from rasa_ntm_policy.redp.config import DEFAULTS
 from rasa_ntm_policy.redp.model import COPY_THRESHOLD, REDPModel, cosine
 

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rasa_ntm_policy.padding import PAD_LABEL
 from rasa_ntm_policy.redp.config import DEFAULTS
 from rasa_ntm_policy.redp.model import DialogueOutputs, REDPModel
-from rasa_ntm_policy.redp.training import (PAD_LABEL, DialogueData, accuracy, batch_size_for_epoch,
+from rasa_ntm_policy.redp.training import (DialogueData, accuracy, batch_size_for_epoch,
                                            loss_scales, margin_loss, sample_negatives)
 
 CONFIG = {**DEFAULTS, "rnn_size": 8, "embed_dim": 5}

@@ -1,0 +1,70 @@
+"""The dialogue logic NTMPolicy reads out of Rasa's states: digressions and the pending question.
+
+Both functions encode a rule about how conversations go, not something learnt:
+- restore_indices: a bot action repeated with nothing new since (same slots, no new entity type)
+  closes a digression, whose turns the memory then forgets;
+- context_actions: the bot action before the user's latest message is the question that message
+  answers.
+Where a bot's conversations don't follow the rule the policy degrades to a plain memory over all
+turns: a repeat that is not a digression only drops turns that brought nothing the slots and
+entities show (the model still sees the current turn in full), and the option
+`restore_digressions: false` switches the restore off.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS, USER
+from rasa.shared.core.domain import State
+from rasa.shared.nlu.constants import ACTION_NAME, ACTION_TEXT, ENTITIES
+
+NO_RESTORE = -1
+
+
+def restore_indices(states: Sequence[State]) -> np.ndarray:
+    """[T] for each turn, the earlier turn whose memory state it returns to, or NO_RESTORE.
+
+    The rule (an assumption about the bot's conversations, see the module docstring): a
+    digression is a loop that brings no new information. The bot takes again an action it took
+    before (not action_listen), with the same slot values and active loop, and the user has
+    mentioned no entity type since then that they had not mentioned before it. After such a
+    loop (any number of chitchat, explain, correct or "did that work?" turns) the conversation
+    is where it was, so turn t returns to the memory state of that earlier turn s (REDP's copy
+    mechanism, which restores the state from before a digression, made exact). Turn s is the
+    latest such turn.
+    """
+    restore = np.full([len(states)], NO_RESTORE, np.int32)
+    # the set of entity types seen only grows, so two of its states are equal iff their sizes are
+    anchors: Dict[Any, Tuple[int, int]] = {}
+    entities_seen: set = set()
+    for t, state in enumerate(states):
+        entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
+        previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
+        if previous is None or previous == ACTION_LISTEN_NAME:
+            continue
+        key = (previous, frozenset((state.get(SLOTS) or {}).items()),
+               (state.get(ACTIVE_LOOP) or {}).get("name"))
+        seen = len(entities_seen)
+        anchor = anchors.get(key)
+        if anchor is not None and anchor[1] == seen:
+            restore[t] = anchor[0]
+        anchors[key] = (t, seen)
+    return restore
+
+
+def context_actions(states: Sequence[State]) -> List[Optional[str]]:
+    """[T] for each turn, the bot action the user's latest message answered (None before any).
+
+    That is the previous action of the turn just before the latest turn that follows
+    action_listen: the question pending while the user digresses, explains or corrects, which
+    the bot may have to come back to (REDP's attention over past bot actions learnt to find it).
+    """
+    contexts: List[Optional[str]] = []
+    context = before = None
+    for state in states:
+        previous = state.get(PREVIOUS_ACTION) or {}
+        name = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
+        if name == ACTION_LISTEN_NAME:
+            context = before
+        contexts.append(context)
+        before = name
+    return contexts
