@@ -40,6 +40,7 @@ configs asked for.
 """
 import argparse
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -85,9 +86,10 @@ STORY_START = re.compile(r"^- story:", re.MULTILINE)
 
 # ---------------------------------------------------------------- configs
 
-def policy_config(name, overrides=None):
-    """The policy's entry of the `policies:` list, with the command line's overrides applied."""
-    return {**POLICIES[name], **((overrides or {}).get(name) or {})}
+def policy_config(name, overrides=None, policies=POLICIES):
+    """The policy's entry of the `policies:` list, with the command line's overrides applied
+    (policies: the benchmark's {name: default entry}, this one's by default)."""
+    return {**policies[name], **((overrides or {}).get(name) or {})}
 
 
 def resolved_options(name, config):
@@ -109,22 +111,22 @@ def config_key(name, config):
     return f"{name}-{digest}"
 
 
-def config_yaml(name, config):
-    """A Rasa config file holding only this policy."""
+def config_yaml(name, config, benchmark="redp-benchmark"):
+    """A Rasa config file holding only this policy (assistant id: the benchmark and policy)."""
     import yaml
 
     content = {"recipe": "default.v1", "language": "en",
-               "assistant_id": f"redp-benchmark-{name.lower()}", "policies": [config]}
+               "assistant_id": f"{benchmark}-{name.lower()}", "policies": [config]}
     return yaml.safe_dump(content, sort_keys=False)
 
 
-def parse_overrides(items):
-    """`NAME=JSON` strings from --override into {name: {option: value}}."""
+def parse_overrides(items, policies=POLICIES):
+    """`NAME=JSON` strings from --override into {name: {option: value}}, NAME in policies."""
     overrides = {}
     for item in items or []:
         name, _, text = item.partition("=")
-        if name not in POLICIES or not text:
-            raise SystemExit(f"--override wants POLICY='{{json}}' with POLICY in {list(POLICIES)}")
+        if name not in policies or not text:
+            raise SystemExit(f"--override wants POLICY='{{json}}' with POLICY in {list(policies)}")
         overrides[name] = {**overrides.get(name, {}), **json.loads(text)}
     return overrides
 
@@ -170,12 +172,18 @@ def write_subset(train_dir, percentage, run, path):
     """Writes the stories kept for (percentage, run) to path; returns (count, sha1 of the file)."""
     blocks = training_stories(train_dir)
     kept = [blocks[i] for i in kept_indices(len(blocks), percentage, seed=run)]
-    text = 'version: "3.1"\nstories:\n' + "".join(kept)
+    return len(kept), write_stories(kept, path)
+
+
+def write_stories(blocks, path):
+    """Writes story text blocks to path as a story file (unless it holds them already); returns
+    the sha1 of the file."""
+    text = 'version: "3.1"\nstories:\n' + "".join(blocks)
     path = Path(path)
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return len(kept), hashlib.sha1(text.encode()).hexdigest()
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- records
@@ -352,15 +360,53 @@ def train_cell(cell, config_path, subset, data_dir):
     write_json(cell / "train.json", {**result, "process_seconds": seconds, "peak_rss_mb": rss})
 
 
-def score_cell(cell, data_dir):
-    """Tests the cell's model in a child; returns (correct, total, failed story names)."""
+def run_test_core(cell, stories):
+    """Tests the cell's model on stories in a child (`rasa test core`, output in cell/test)."""
     model = read_json(cell / "train.json")["model"]
-    job = {"kind": "test", "model": model, "stories": str(data_dir / "data" / "test"),
-           "out": str(cell / "test")}
+    job = {"kind": "test", "model": model, "stories": str(stories), "out": str(cell / "test")}
     rc, _, _ = run_child(job, cell, cell / "test.log")
     if rc:
         raise RuntimeError(f"testing failed (exit {rc}):\n" + log_tail(cell / "test.log"))
+
+
+def score_cell(cell, data_dir):
+    """Tests the cell's model in a child; returns (correct, total, failed story names)."""
+    run_test_core(cell, data_dir / "data" / "test")
     return read_score(cell / "test")
+
+
+def write_config(cell, name, config, benchmark="redp-benchmark"):
+    """Makes the cell's folder and writes the config (shared by the config's cells, in the
+    folder above); returns its path."""
+    cell.mkdir(parents=True, exist_ok=True)
+    config_path = cell.parent / "config.yml"
+    config_path.write_text(config_yaml(name, config, benchmark))
+    return config_path
+
+
+def trained_model(cell, state, config_path, stories, count, data_dir):
+    """The cell's train.json, training its model first if its state is 'train'; raises unless
+    Rasa read the `count` stories written to the stories file."""
+    if state == "train":
+        train_cell(cell, config_path, stories, data_dir)
+    train = read_json(cell / "train.json")
+    if train["training_stories"] != count:
+        raise RuntimeError(f"Rasa read {train['training_stories']} stories from {stories}, "
+                           f"{count} were written")
+    return train
+
+
+def model_costs(train):
+    """A record's fields on training a model, from its train.json."""
+    return {"train_seconds": round(train["train_seconds"], 1),
+            "process_seconds": round(train["process_seconds"], 1),
+            "peak_rss_mb": round(train["peak_rss_mb"], 1), "policy_defaults": train["defaults"]}
+
+
+def provenance():
+    """A record's fields on where and when it was made."""
+    return {"git": git_state(), "machine": machine(),
+            "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
 
 def do_cell(name, config, percentage, run, work_dir, data_dir):
@@ -369,28 +415,32 @@ def do_cell(name, config, percentage, run, work_dir, data_dir):
     state = todo_state(cell)
     if state == "done":
         return "done"
-    cell.mkdir(parents=True, exist_ok=True)
-    config_path = cell.parent / "config.yml"
-    config_path.write_text(config_yaml(name, config))
+    config_path = write_config(cell, name, config)
     subset = Path(work_dir) / "data" / f"p{percentage}_run{run}.yml"
     kept, subset_sha1 = write_subset(data_dir / "data" / "train", percentage, run, subset)
-    if state == "train":
-        train_cell(cell, config_path, subset, data_dir)
-    train = read_json(cell / "train.json")
-    if train["training_stories"] != kept:
-        raise RuntimeError(f"Rasa read {train['training_stories']} stories from {subset}, "
-                           f"{kept} were written")
+    train = trained_model(cell, state, config_path, subset, kept, data_dir)
     correct, total, failed = score_cell(cell, data_dir)
     write_json(cell / "record.json", {
         "policy": name, "percentage": percentage, "run": run, "config": config,
         "correct": correct, "test_stories": total, "failed_stories": failed,
         "training_stories": kept, "exclusion_seed": run, "subset_sha1": subset_sha1,
-        "train_seconds": round(train["train_seconds"], 1),
-        "process_seconds": round(train["process_seconds"], 1),
-        "peak_rss_mb": round(train["peak_rss_mb"], 1), "policy_defaults": train["defaults"],
-        "git": git_state(), "machine": machine(),
-        "date": datetime.datetime.now().isoformat(timespec="seconds")})
+        **model_costs(train), **provenance()})
     return state
+
+
+def do_and_say(label, do):
+    """Runs do() (one cell's work, returning the cell's todo_state before it) and says how it
+    went, or that it failed (a RuntimeError); returns whether it did not fail."""
+    start = time.monotonic()
+    try:
+        state = do()
+    except RuntimeError as error:
+        print(f"{label}: FAILED {error}", flush=True)
+        return False
+    print(f"{label}: " + ("already done" if state == "done" else
+                          f"{'trained and scored' if state == 'train' else 'scored'} "
+                          f"in {time.monotonic() - start:.0f} s"), flush=True)
+    return True
 
 
 # ---------------------------------------------------------------- report
@@ -436,11 +486,13 @@ def mean(values):
     return sum(values) / len(values) if values else None
 
 
-def correct_cell(values):
-    """A table cell: mean correct with the per-run values and the number of runs."""
+def correct_cell(values, digits=None):
+    """A table cell: mean correct with the per-run values and the number of runs (the mean to
+    1 digit and the values as they are, or both to `digits` digits)."""
     if not values:
         return "–"
-    return f"{mean(values):.1f} ({', '.join(str(v) for v in values)}; n={len(values)})"
+    shown = ", ".join(str(v) if digits is None else f"{v:.{digits}f}" for v in values)
+    return f"{mean(values):.{1 if digits is None else digits}f} ({shown}; n={len(values)})"
 
 
 def number_cell(values, digits=0):
@@ -538,20 +590,27 @@ def write_report(work_dir, results_dir, configs, data_dir):
 
 # ---------------------------------------------------------------- main
 
-def parse_args(argv=None):
-    """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+def benchmark_parser(doc, policies=POLICIES, runs=RUNS, work_dir=WORK, data=DATA):
+    """A benchmark's command line parser with the options they share (--policies, --runs,
+    --override, --work-dir, --results, --data, --report-only); doc: its module docstring."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policies", nargs="+", choices=list(POLICIES), default=list(POLICIES))
-    parser.add_argument("--percentages", nargs="+", type=int, choices=PERCENTAGES,
-                        default=PERCENTAGES)
-    parser.add_argument("--runs", nargs="+", type=int, default=RUNS)
+    parser.add_argument("--policies", nargs="+", choices=list(policies), default=list(policies))
+    parser.add_argument("--runs", nargs="+", type=int, default=runs)
     parser.add_argument("--override", action="append", metavar="POLICY=JSON",
                         help="policy options to change, e.g. TEDPolicy='{\"epochs\": 3}'")
-    parser.add_argument("--work-dir", type=Path, default=WORK)
+    parser.add_argument("--work-dir", type=Path, default=work_dir)
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=data)
     parser.add_argument("--report-only", action="store_true", help="train nothing, only report")
+    return parser
+
+
+def parse_args(argv=None):
+    """The command line."""
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--percentages", nargs="+", type=int, choices=PERCENTAGES,
+                        default=PERCENTAGES)
     args = parser.parse_args(argv)
     if min(args.runs) < 1:
         parser.error("runs are numbered from 1")
@@ -568,18 +627,10 @@ def main(argv=None):
         for run in args.runs:
             for percentage in args.percentages:
                 for name in args.policies:
-                    start = time.monotonic()
-                    try:
-                        state = do_cell(name, configs[name], percentage, run, args.work_dir,
-                                        args.data)
-                    except RuntimeError as error:
-                        failures += 1
-                        print(f"{name} {percentage}% run {run}: FAILED {error}", flush=True)
-                        continue
-                    print(f"{name} {percentage}% run {run}: "
-                          + ("already done" if state == "done" else
-                             f"{'trained and scored' if state == 'train' else 'scored'} "
-                             f"in {time.monotonic() - start:.0f} s"), flush=True)
+                    failures += not do_and_say(
+                        f"{name} {percentage}% run {run}",
+                        functools.partial(do_cell, name, configs[name], percentage, run,
+                                          args.work_dir, args.data))
     write_report(args.work_dir, args.results, configs, args.data)
     print((args.results / "redp_benchmark.md").read_text())
     return 1 if failures else 0
