@@ -1,6 +1,6 @@
 """Training the NTM dialogue model on full dialogues, with a TED-like progress bar."""
 import logging
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +15,40 @@ logger = logging.getLogger(__name__)
 GRADIENT_CLIP_NORM = 10.0  # the global norm the gradients are clipped to
 # the fraction of the last epochs whose weights are averaged (stochastic weight averaging)
 WEIGHT_AVERAGING = 0.25
+# Early stopping, where there are stories to spare: this fraction of the dialogues is held back,
+# unless that is fewer than MIN_HELD_OUT (fewer than 200 stories: every story is trained on,
+# for every epoch). Their action accuracy is checked every CHECK_EVERY epochs; training stops
+# after PATIENCE checks without a new best, and the model keeps the best check's weights.
+HELD_OUT_FRACTION = 0.1
+MIN_HELD_OUT = 20
+CHECK_EVERY = 5
+PATIENCE = 3
+
+
+def held_out_count(num_dialogues: int) -> int:
+    """How many of num_dialogues early stopping holds back (0: no early stopping)."""
+    count = int(num_dialogues * HELD_OUT_FRACTION)
+    return count if count >= MIN_HELD_OUT else 0
+
+
+class EarlyStopping:
+    """The best held-out accuracy so far, its weights, and whether to stop."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_accuracy = -np.inf
+        self.best_weights: Optional[List[np.ndarray]] = None
+        self.best_epoch = 0
+        self.checks_since_best = 0
+
+    def check(self, epoch: int, accuracy: float, weights: List[np.ndarray]) -> bool:
+        """Records a check after `epoch` epochs; True when training should stop."""
+        if accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_weights, self.best_epoch = accuracy, weights, epoch
+            self.checks_since_best = 0
+        else:
+            self.checks_since_best += 1
+        return self.checks_since_best >= self.patience
 
 
 def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
@@ -37,21 +71,37 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
                 labels: np.ndarray,
                 label_features: np.ndarray, config: Dict,
                 optimizer: tf.keras.optimizers.Optimizer, show_progress: bool) -> Dict[str, float]:
-    """Trains on turns [B,T,F], restores [B,T] and labels [B,T] for config["epochs"] epochs;
-    returns the last epoch's metrics.
+    """Trains on turns [B,T,F], restores [B,T] and labels [B,T] for up to config["epochs"]
+    epochs; returns the last epoch's metrics (and, with early stopping, the held-out ones).
 
-    The model ends with the mean of its weights after each of the last WEIGHT_AVERAGING of the
-    epochs (stochastic weight averaging): a point in the middle of where the last steps
+    From 200 dialogues on, HELD_OUT_FRACTION of them (drawn with the random seed) are held back
+    and training stops early (EarlyStopping): the model ends with the weights of the check with
+    the best held-out action accuracy. With fewer, every dialogue is trained on for every epoch
+    and the model ends with the mean of its weights after each of the last WEIGHT_AVERAGING of
+    the epochs (stochastic weight averaging): a point in the middle of where the last steps
     wandered, which generalises better from few stories than the last.
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
     labels are masked), so the training step compiles once with XLA; its loop over the turns
     stops at the batch's longest dialogue.
     """
+    rng = np.random.default_rng(config["random_seed"])  # held out, batch order, dropout masks
+    label_features = tf.constant(label_features)
+    held_out = held_out_count(turns.shape[0])
+    stopping = EarlyStopping(PATIENCE) if held_out else None
+    if held_out:
+        order = rng.permutation(turns.shape[0])
+        held, kept = np.sort(order[:held_out]), np.sort(order[held_out:])
+        held_data = (turns[held], restore[held], labels[held])
+        turns, restore, labels = turns[kept], restore[kept], labels[kept]
     num_dialogues = turns.shape[0]
     batch_size = min(config["batch_size"], num_dialogues)
-    rng = np.random.default_rng(config["random_seed"])  # batch order and dropout masks
-    label_features = tf.constant(label_features)
+
+    @tf.function(jit_compile=True)
+    def held_out_accuracy(held_turns, held_restore, held_labels):
+        scores = model.scores(held_turns, held_restore, label_features,
+                              active_turns=active_turns(held_labels))
+        return masked_loss_and_accuracy(scores, held_labels)[1]
 
     @tf.function(jit_compile=True)
     def train_step(batch_turns, batch_restore, batch_labels, dropout_seed):
@@ -67,7 +117,8 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
 
     metrics = {"loss": float("nan"), "acc": float("nan")}
     progress = tqdm(range(config["epochs"]), desc="Epochs", disable=not show_progress)
-    first_averaged = config["epochs"] - averaged_epochs(config["epochs"], WEIGHT_AVERAGING)
+    averaged_fraction = 0.0 if stopping else WEIGHT_AVERAGING
+    first_averaged = config["epochs"] - averaged_epochs(config["epochs"], averaged_fraction)
     averages, averaged = None, 0
     for epoch in progress:
         order = rng.permutation(num_dialogues)
@@ -90,7 +141,23 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
             averaged += 1
             averages = values if averages is None else [
                 a + (v - a) / averaged for a, v in zip(averages, values)]
-        progress.set_postfix({"t_loss": f"{metrics['loss']:.3f}", "acc": f"{metrics['acc']:.3f}"})
+        postfix = {"t_loss": f"{metrics['loss']:.3f}", "acc": f"{metrics['acc']:.3f}"}
+        if stopping and ((epoch + 1) % CHECK_EVERY == 0 or epoch + 1 == config["epochs"]):
+            accuracy = float(held_out_accuracy(*held_data))
+            metrics["held_out_acc"] = accuracy
+            weights = [v.numpy() for v in model.trainable_variables]
+            stop = stopping.check(epoch + 1, accuracy, weights)
+            postfix["held_out_acc"] = f"{accuracy:.3f}"
+            logger.info(f"NTMPolicy: epoch {epoch + 1}, held-out action accuracy {accuracy:.6f}")
+            if stop:
+                progress.set_postfix(postfix)
+                logger.info(f"NTMPolicy: stopped after epoch {epoch + 1}, keeping the weights "
+                            f"of epoch {stopping.best_epoch} "
+                            f"(held-out accuracy {stopping.best_accuracy:.4f})")
+                break
+        progress.set_postfix(postfix)
+    if stopping is not None and stopping.best_weights is not None:
+        averages = stopping.best_weights
     if averages is not None:
         for variable, average in zip(model.trainable_variables, averages):
             variable.assign(average)

@@ -62,3 +62,39 @@ def test_averaging_one_epoch_keeps_its_weights(monkeypatch):
     for kept, last in zip(trained_weights(initial, 1, 1.0, monkeypatch),
                           trained_weights(initial, 1, 0.0, monkeypatch)):
         np.testing.assert_allclose(kept, last, atol=1e-6)
+
+
+@pytest.mark.parametrize("dialogues, held_out", [(5, 0), (199, 0), (200, 20), (740, 74)])
+def test_early_stopping_holds_back_a_tenth_from_200_dialogues_on(dialogues, held_out):
+    assert training.held_out_count(dialogues) == held_out
+
+
+def test_early_stopping_keeps_the_best_check_and_stops_after_the_patience():
+    stopping = training.EarlyStopping(patience=3)
+    decisions = [stopping.check(5 * (i + 1), accuracy, [np.full(2, float(i))])
+                 for i, accuracy in enumerate([0.5, 0.6, 0.6, 0.55, 0.59])]
+    assert decisions == [False, False, False, False, True]  # a tie is no new best
+    assert stopping.best_epoch == 10 and stopping.best_accuracy == 0.6
+    np.testing.assert_array_equal(stopping.best_weights[0], [1.0, 1.0])
+
+
+def test_with_dialogues_to_spare_training_stops_early_with_the_best_held_out_weights(
+        monkeypatch, caplog):
+    for name, value in (("MIN_HELD_OUT", 1), ("HELD_OUT_FRACTION", 0.4), ("CHECK_EVERY", 1),
+                        ("PATIENCE", 2)):
+        monkeypatch.setattr(training, name, value)
+    turns, restore, labels, label_features = training_data(seed=1)
+    model, config = new_model(epochs=60)
+    with caplog.at_level("INFO", logger="rasa_ntm_policy.training"):
+        metrics = train_model(model, turns, restore, labels, label_features, config,
+                              tf.keras.optimizers.Adam(0.05), show_progress=False)
+    checks = [r.getMessage() for r in caplog.records if "held-out action accuracy" in r.getMessage()]
+    assert 2 < len(checks) < 60, "stopped after its patience ran out, before the last epoch"
+    assert any("stopped after epoch" in r.getMessage() for r in caplog.records)
+    accuracies = [float(m.rsplit(" ", 1)[1]) for m in checks]
+    held = np.sort(np.random.default_rng(config["random_seed"]).permutation(len(turns))[:2])
+    scores = model.scores(turns[held], restore[held], label_features).numpy()
+    mask = labels[held] != PAD_LABEL
+    accuracy = (scores.argmax(-1) == labels[held])[mask].mean()
+    np.testing.assert_allclose(accuracy, max(accuracies), atol=1e-6)  # the best check's weights
+    assert "held_out_acc" in metrics
