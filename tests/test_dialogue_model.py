@@ -295,3 +295,28 @@ def test_prediction_is_the_training_recurrence_stopped_at_the_last_turn(model, r
                                atol=1e-5)
     assert prediction.read_weights.shape == (model.cell.read_heads, 8)
     assert prediction.write_weights.shape == (model.cell.write_heads, 8)
+
+
+def test_the_copy_embeds_the_action_the_first_read_head_brought_back(model):
+    """With the dense part silenced and the copy gate open, the dialogue embedding is the
+    (scaled) embedding of the stored action in the first read vector's first L columns."""
+    from rasa_ntm_policy.scoring import SIMILARITY_SCALE, DialogueFeatures
+
+    layer = model.dialogue_embedding
+    saved = [v.numpy() for v in layer.dense.weights + layer.copy_gate.weights]
+    stored = np.array([0, 1, 1, 0, 0, 1], np.float32)
+    reads = np.zeros([1, layer.read_size], np.float32)
+    reads[0, :LABEL_SIZE] = stored
+    cell_output = np.concatenate([np.ones([1, model.cell.units], np.float32), reads], -1)
+    features = DialogueFeatures(tf.constant(cell_output), tf.zeros([1, LABEL_SIZE]),
+                                tf.zeros([1, TURN_SIZE]))
+    try:
+        for v in layer.dense.weights + [layer.copy_gate.kernel]:
+            v.assign(tf.zeros_like(v))
+        layer.copy_gate.bias.assign([50.0])
+        embedding = layer(features).numpy()[0]
+    finally:
+        for v, value in zip(layer.dense.weights + layer.copy_gate.weights, saved):
+            v.assign(value)
+    expected = model.action_embedding(tf.constant(stored[None])).numpy()[0] * SIMILARITY_SCALE
+    np.testing.assert_allclose(embedding, expected, atol=1e-4)
