@@ -190,3 +190,11 @@ def test_done_runs_are_not_redone_and_report_only_reports_them(tmp_path, monkeyp
                       "--results", str(results), "--data", str(data)]) == 0
     assert json.loads((results / "multiwoz.json").read_text())["policies"]["TEDPolicy"][
         "runs"] == []
+
+
+def test_a_run_whose_test_merged_identical_stories_counts_with_the_stories_written():
+    """rasa test core merges eval stories with identical steps (139 scored of 140 written)."""
+    merged = {**record("NTMPolicy", NTM, 1, 0.66, eval_stories=139), "eval_stories_written": 140}
+    other = {**record("NTMPolicy", NTM, 2, 0.5, eval_stories=139), "eval_stories_written": 141}
+    report = mwoz.aggregate([merged, other], {"NTMPolicy": NTM}, 140, 600)
+    assert [r["run"] for r in report["policies"]["NTMPolicy"]["runs"]] == [1]
