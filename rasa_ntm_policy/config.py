@@ -63,7 +63,9 @@ OPTIONS: Dict[str, Option] = {
                                         "actions in your bot are not digressions.",
                                   _bool, "true or false"),
     # training
-    "epochs": Option(200, "Passes over the training stories.", _positive_int, POSITIVE_INTEGER),
+    "epochs": Option(200, "Passes over the training stories; from 200 stories on, at most: a "
+                          "tenth is held back and training stops once their accuracy stops "
+                          "improving.", _positive_int, POSITIVE_INTEGER),
     "batch_size": Option(8, "Stories per training step.", _positive_int, POSITIVE_INTEGER),
     "learning_rate": Option(0.003, "Adam's learning rate.", _positive_real, "a positive number"),
     "dropout": Option(0.2, "Fraction of the turn features dropped at random in training.",
