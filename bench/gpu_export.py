@@ -183,7 +183,7 @@ def main():
 
         def cell_step(x, *state, cell=cell):
             out, new_state = cell(x, list(state))
-            return [out] + list(new_state)
+            return [out] + tf.nest.flatten(new_state)  # the flat order of NTMState
 
         prefix = "cell_step" if controller == "lstm" else "cell_step_dense64"
         variants = [("", memory_step, "rows"),

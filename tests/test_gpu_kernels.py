@@ -74,7 +74,7 @@ def test_every_op_of_a_cell_step_has_a_float32_gpu_kernel_and_compiles():
 
     def cell_step(x, *state):
         out, new_state = cell(x, list(state))
-        return [out] + list(new_state)
+        return [out] + tf.nest.flatten(new_state)
 
     concrete = tf.function(cell_step).get_concrete_function(x, *state)
     missing = sorted(op for op in graph_op_types(concrete) if not has_float_gpu_kernel(op))
