@@ -1,12 +1,13 @@
 # The two commands a new user needs: `make run` (train the example bot, talk to it) and `make test`.
+# For contributors: `make lint`, `make test-fast` (leaves out the tests marked slow); CONTRIBUTING.md.
 PYTHON ?= python3.10
 VENV ?= .venv
 export RASA_TELEMETRY_ENABLED = false
 export PYENV_VERSION ?= 3.10.13
 
-.PHONY: install test run bench-copy original-redp-env clean
+.PHONY: install lint test test-fast run bench-copy original-redp-env clean
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ".[test]"
@@ -14,8 +15,14 @@ $(VENV)/.installed: setup.py
 
 install: $(VENV)/.installed
 
+lint: install
+	$(VENV)/bin/ruff check .
+
 test: install
 	$(VENV)/bin/python -m pytest tests
+
+test-fast: install
+	$(VENV)/bin/python -m pytest tests -m "not slow"
 
 run: install
 	scripts/run_example_bot.sh $(abspath $(VENV))

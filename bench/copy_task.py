@@ -10,6 +10,7 @@ Prints the figures and saves bench/results/copy_task.json and copy_task.png.
 import argparse
 import json
 import os
+import sys
 import time
 
 import matplotlib
@@ -17,7 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rasa_ntm_policy.ntm import copy_task  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import copy_task_harness as copy_task  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

@@ -76,7 +76,7 @@ COLOURS = {"NTMPolicy": "tab:blue", "TEDPolicy": "tab:orange",
            "TEDPolicy_unlimited": "tab:red", "REDPPolicy": "tab:green"}
 
 
-# --- the trackers (pure functions of events; tested in tests/test_latency_bench.py) --------------
+# --- the trackers (pure functions of events; tested in tests/bench/test_latency_bench.py) ---
 
 def split_turns(events: Sequence[Any]) -> List[List[Any]]:
     """A story's events -> its turns: each a `UserUttered` and what follows it up to and including
@@ -273,7 +273,8 @@ def markdown(report: Dict[str, Any]) -> str:
         if targets:
             lines += ["Targets (issue 5): " + ", ".join(f"{k} = {v}" for k, v in targets.items()),
                       ""]
-    lines += ["## Models", "", "| policy | how obtained | epochs | path |", "| --- | --- | --- | --- |"]
+    lines += ["## Models", "", "| policy | how obtained | epochs | path |",
+              "| --- | --- | --- | --- |"]
     for name, entry in policies.items():
         model = entry.get("model") or {}
         lines.append(f"| {name} | {model.get('source', '?')} | {model.get('epochs', '?')} "
@@ -397,7 +398,7 @@ def rss_mb() -> Dict[str, float]:
     now = None
     try:
         with open("/proc/self/status") as f:
-            now = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+            now = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
     except (OSError, StopIteration):
         pass
     return {"now": now, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -528,7 +529,8 @@ def machine() -> Dict[str, Any]:
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     versions = {}

@@ -18,7 +18,8 @@ Both servers are stopped on exit, also after an error or Ctrl-C. A model is trai
 (`rasa train --config ../config.yml --out models` in example_bot/) if example_bot/models has none.
 
   .venv/bin/python bench/rest_load.py                   # 8 conversations at once, 3 rounds
-  .venv/bin/python bench/rest_load.py --conversations 4 --rounds 3 --model example_bot/models/X.tar.gz
+  .venv/bin/python bench/rest_load.py --conversations 4 --rounds 3 \
+      --model example_bot/models/X.tar.gz
 """
 import argparse
 import asyncio

@@ -39,7 +39,7 @@ def first_wrong_turns(policy, trackers, domain) -> List[str]:
     features = model.dialogue_features(tf.constant(turns), tf.constant(restore))
     embedding = model.embedding_scores(features, label_features).numpy()
     gates, overlap = (t.numpy() for t in model.token_copy.parts(features, label_features))
-    # the model's scores (tests/test_dialogue_model.py checks that they are these parts' sum)
+    # the model's scores (tests/policy/test_dialogue_model.py checks that they are these parts' sum)
     total = embedding + np.einsum("btk,btka->bta", gates, overlap)
     names, sources = domain.action_names_or_texts, SOURCE_NAMES
     reports = []

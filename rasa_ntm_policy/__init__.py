@@ -3,7 +3,7 @@
 Use it in a Rasa config as `- name: rasa_ntm_policy.NTMPolicy`; the REDP baseline is
 `- name: rasa_ntm_policy.REDPPolicy`.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name):

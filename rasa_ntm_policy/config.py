@@ -68,7 +68,8 @@ OPTIONS: Dict[str, Option] = {
                           "improving.", _positive_int, POSITIVE_INTEGER),
     "batch_size": Option(8, "Stories per training step.", _positive_int, POSITIVE_INTEGER),
     "learning_rate": Option(0.003, "Adam's learning rate.", _positive_real, "a positive number"),
-    "dropout": Option(0.2, "Fraction of the turn features dropped at random in training.",
+    "dropout": Option(0.2, "Fraction of the turn features dropped at random from the memory's "
+                          "input in training.",
                       _fraction, "a number in [0, 1)"),
     "random_seed": Option(42, "Seed of the weights, the batch order and the dropout (null: a "
                               "different model each time).", _seed, "an integer or null"),

@@ -72,7 +72,8 @@ class DialogueFeaturizer:
         self.action_tokens = _index(t for name in actions for t in name_tokens(name))
         self.label_size = max(len(self.actions) + len(self.action_tokens), 1)
         offsets, start = {}, 0
-        for part, size in (("intent", len(self.intents)), ("intent_tokens", len(self.intent_tokens)),
+        for part, size in (("intent", len(self.intents)),
+                           ("intent_tokens", len(self.intent_tokens)),
                            ("entities", len(self.entities)),
                            ("slots", sum(self.slot_sizes.values())), ("loop", len(self.loops)),
                            ("context", self.label_size if context_action else 0),

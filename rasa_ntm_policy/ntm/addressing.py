@@ -4,7 +4,7 @@ Pure functions on float32 tensors. Shapes use:
   B batch, H heads, N memory slots, W slot width, R shift range (shifts -R..R).
 
 Every function accepts TensorFlow tensors or NumPy arrays and returns a tf.Tensor.
-Each op used here has a GPU kernel and lowers to XLA (tests/test_gpu_kernels.py checks).
+Each op used here has a GPU kernel and lowers to XLA (tests/ntm/test_gpu_kernels.py checks).
 """
 import tensorflow as tf
 
@@ -43,7 +43,7 @@ def weights_from_similarity(dot, squared_norms, keys, strengths) -> tf.Tensor:
     """Content weightings from key-slot dot products and the slots' squared norms.
 
     softmax over slots of beta * dot / (|key| |slot|), each norm sqrt(x^2 + EPSILON): the same as
-    content_weights, for callers that have the sums already (bench/gpu_variants.py).
+    content_weights, for callers that have the sums already (bench/gpu/gpu_variants.py).
 
     Args:
       dot: [B, H, N] key . slot. squared_norms: [B, N] sum of squares of each slot.
@@ -87,7 +87,8 @@ def circular_shift(w, shift_weights) -> tf.Tensor:
     w, shift_weights = _as_float(w), _as_float(shift_weights)
     num_shifts = shift_weights.shape[-1]
     if num_shifts is None or num_shifts % 2 != 1:
-        raise ValueError(f"shift_weights needs an odd, static last dimension 2R+1, got {num_shifts}")
+        raise ValueError(
+            f"shift_weights needs an odd, static last dimension 2R+1, got {num_shifts}")
     shift_range = num_shifts // 2
     n_slots = w.shape[-1]
     if n_slots is not None and num_shifts > n_slots:
@@ -113,7 +114,8 @@ def linear_shift(w, shift_weights) -> tf.Tensor:
     w, shift_weights = _as_float(w), _as_float(shift_weights)
     num_shifts = shift_weights.shape[-1]
     if num_shifts is None or num_shifts % 2 != 1:
-        raise ValueError(f"shift_weights needs an odd, static last dimension 2R+1, got {num_shifts}")
+        raise ValueError(
+            f"shift_weights needs an odd, static last dimension 2R+1, got {num_shifts}")
     shift_range = num_shifts // 2
     n_slots = tf.shape(w)[-1]
     padded = tf.pad(w, [[0, 0], [0, 0], [shift_range, shift_range]])

@@ -62,7 +62,8 @@ class NTMCell(tf.keras.layers.AbstractRNNCell):
             raise ValueError(f"NTMCell: value_size must be an integer in [0, memory_width], "
                              f"got {value_size!r}")
         if controller not in CONTROLLERS:
-            raise ValueError(f"NTMCell: controller must be one of {CONTROLLERS}, got {controller!r}")
+            raise ValueError(
+                f"NTMCell: controller must be one of {CONTROLLERS}, got {controller!r}")
         if not clip_value > 0:
             raise ValueError(f"NTMCell: clip_value must be > 0, got {clip_value!r}")
         self.units = units

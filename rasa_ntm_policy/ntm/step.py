@@ -2,7 +2,7 @@
 
 The order is write-then-read (as in the DNC), so what a step writes can be read in that step.
 This is the kernel the policy runs every turn; it is pure, so it compiles with XLA on its own
-(`tf.function(memory_step, jit_compile=True)`) and runs on a GPU (see bench/gpu_export.py).
+(`tf.function(memory_step, jit_compile=True)`) and runs on a GPU (see bench/gpu/gpu_export.py).
 Shapes: B batch, N slots, W slot width, Hr read heads, Hw write heads, R shift range.
 """
 from typing import NamedTuple

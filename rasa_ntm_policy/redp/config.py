@@ -101,7 +101,8 @@ def validate(config: Dict[str, Any]) -> Dict[str, Any]:
     if not ok:
         _fail("batch_size", f"must be a positive integer or a list [first, last], got {size!r}")
     if merged["similarity_type"] not in SIMILARITIES:
-        _fail("similarity_type", f"must be one of {SIMILARITIES}, got {merged['similarity_type']!r}")
+        _fail("similarity_type",
+              f"must be one of {SIMILARITIES}, got {merged['similarity_type']!r}")
     if merged["sparse_attention"]:
         _fail("sparse_attention", "true (sparsemax) is not supported in TensorFlow 2; use false")
     shift = merged["attn_shift_range"]

@@ -5,7 +5,7 @@ E embedding size (embed_dim), U LSTM units (rnn_size), A actions.
 
   user embedding   ue = Dense_a(user features)             [B,T,E]  (zero user features on turns
   slot embedding   se = Dense_slt(slot features)                     that follow a bot action)
-  action embedding    = Dense_b(action features)            previous actions pe [B,T,E], labels [A,E]
+  action embedding    = Dense_b(action features)        previous actions pe [B,T,E], labels [A,E]
   per turn t (one XLA while loop):
     query            = [ue_t, h]
     attention before = time attention over past user turns (ue), no shift        -> context_u

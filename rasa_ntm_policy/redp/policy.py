@@ -1,9 +1,9 @@
 """REDPPolicy: the Recurrent Embedding Dialogue Policy (rasa_core 0.14.5's EmbeddingPolicy) for
 Rasa 3.6 and TensorFlow 2.
 
-Use it as `- name: rasa_ntm_policy.REDPPolicy` (options: rasa_ntm_policy/redp/config.py and the
-README). Like the original, its predictions are the similarities of the dialogue embedding to
-every action's embedding (cosine similarities clipped at 0, not a distribution; with
+Use it as `- name: rasa_ntm_policy.REDPPolicy` (options: rasa_ntm_policy/redp/config.py and
+docs/redp_policy.md). Like the original, its predictions are the similarities of the dialogue
+embedding to every action's embedding (cosine similarities clipped at 0, not a distribution; with
 `similarity_type: inner`, a softmax).
 """
 import logging

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from rasa_ntm_policy.padding import PAD_LABEL
 from rasa_ntm_policy.redp.config import batch_sizes
-from rasa_ntm_policy.redp.model import REDPModel, cosine
+from rasa_ntm_policy.redp.model import REDPModel
 
 logger = logging.getLogger(__name__)
 

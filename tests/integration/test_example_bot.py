@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # trains the example bot with `rasa train`
+
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "example_bot"
 RASA = str(Path(sys.executable).with_name("rasa"))

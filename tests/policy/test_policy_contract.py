@@ -12,7 +12,7 @@ from rasa_ntm_policy import NTMPolicy
 from rasa_ntm_policy.config import DEFAULTS, options_table
 from rasa_ntm_policy.model import WRITE_HEADS
 from rasa_ntm_policy.policy import METADATA_FILE, NTMPolicyLoadError, package_fingerprint
-from tests.policy.conftest import FAST
+from tests.digression_bot import FAST
 from tests.rasa_helpers import create_policy, load_policy, new_storage, prediction_points
 
 
@@ -28,6 +28,7 @@ def all_points(trackers, domain):
     return [p for t in trackers for p in prediction_points(t, domain)]
 
 
+@pytest.mark.slow
 def test_persist_and_load_give_identical_predictions(trained, domain, trackers):
     policy, storage = trained
     loaded = load_policy(NTMPolicy, FAST, storage)
@@ -99,6 +100,7 @@ def test_finetune_flag_survives_loading_and_finetuning_continues(trained, domain
     assert int(np.argmax(p_after)) == int(np.argmax(p_before))
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_and_predictions(domain, trackers, tmp_path):
     def train_once(directory):
         policy = create_policy(NTMPolicy, {**FAST, "epochs": 5}, new_storage(directory))

@@ -2,9 +2,9 @@
 
 The XLA-compiled step alone at the batch sizes the policy uses (1 when it predicts, 8 when it
 trains) and at 256: the minimum over 5 rounds of 200 calls, the forms interleaved in each round.
-It prints microseconds per call; README "The memory kernels on a GPU" quotes it.
+It prints microseconds per call; bench/gpu/README.md quotes it.
 
-  .venv/bin/python bench/cpu_step_forms.py [--batches 1 8 256]
+  .venv/bin/python bench/gpu/cpu_step_forms.py [--batches 1 8 256]
 """
 import argparse
 import functools

@@ -1,5 +1,5 @@
 """Rasa's policy contract for REDPPolicy: train, persist, load, predict (as test_policy_contract
-does for NTMPolicy), on the tiny domain and stories of tests/policy/conftest.py."""
+does for NTMPolicy), on the tiny domain and stories of tests/digression_bot.py."""
 import json
 import shutil
 
@@ -134,6 +134,7 @@ def test_a_dialogue_longer_than_the_training_stories_is_predicted(trained, domai
     assert len(prediction.diagnostic_data["action_attention"]) == len(tracker.past_states(domain))
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_and_predictions(trained, domain, trackers, tmp_path):
     first, _ = trained
     second = create_policy(REDPPolicy, FAST, new_storage(tmp_path))
@@ -264,6 +265,7 @@ def test_nothing_is_pickled(trained):
     assert metadata["trained"] is True and metadata["config"]["rnn_size"] == FAST["rnn_size"]
 
 
+@pytest.mark.slow
 def test_finetuning_continues_from_the_loaded_weights(trained, domain, trackers):
     _, storage = trained
     tuned = load_policy(REDPPolicy, {**FAST, "epochs": 3}, storage, finetuning=True)

@@ -5,7 +5,7 @@ the write head's similarities, the write, the read heads' similarities on the ne
 read. These variants compute the same step (one write head) with fewer passes or another
 layout. They are measurements, not the library: on this project's 2-core CPU, where the policy
 runs, the two-pass forms took as long as the direct form at batch 1 and 17-24 % longer at
-batch 8 and 256 (README, "The memory kernels on a GPU").
+batch 8 and 256 (bench/gpu/README.md).
 
 Two passes. With one write head, every sum the read heads need over the new memory
 M' = M * (1 - w e) + w a is a sum over the old memory M:

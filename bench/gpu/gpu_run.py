@@ -1,4 +1,4 @@
-"""Runs the programs of bench/gpu_export.py on the GPU machine (JAX's XLA client, no TensorFlow).
+"""Runs the programs of bench/gpu/gpu_export.py on the GPU machine (JAX's XLA client, no TF).
 
 For each case: rebuilds the seeded inputs, compiles the HLO for the GPU, compares the checked rows
 of every output with TensorFlow's CPU results, times --iters calls after a warm-up, and writes
@@ -6,7 +6,7 @@ gpu_results.json (per call, bytes of inputs + outputs, effective bandwidth, max 
 the GPU kernels XLA made of it), the optimized HLO of every case in optimized_hlo.txt, and the
 card's device-to-device copy rate.
 
-  python3 bench/gpu_run.py gpu_payload --out $OUT
+  python3 bench/gpu/gpu_run.py gpu_payload --out $OUT
 """
 import argparse
 import json
@@ -76,7 +76,8 @@ def run_case(device, payload, name, entry, iters, hlo_log):
     io = np.load(os.path.join(payload, f"{name}.npz"))
     inputs = inputs_for(entry["inputs"])
     weights = [io[f"weight_{i}"] for i in range(entry["num_weights"])]
-    exe = compile_on(device, to_stablehlo(open(os.path.join(payload, f"{name}.hlo.pb"), "rb").read()))
+    with open(os.path.join(payload, f"{name}.hlo.pb"), "rb") as f:
+        exe = compile_on(device, to_stablehlo(f.read()))
     optimized = exe.hlo_modules()[0].to_string() if hasattr(exe, "hlo_modules") else ""
     hlo_log.write(f"==== {name}\n{optimized}\n")
     buffers = [jax.device_put(x, device) for x in inputs + weights]

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from rasa_ntm_policy.model import NTMDialogueModel
 from rasa_ntm_policy.padding import bucket_length
-from tests.test_dialogue_model import SIZES, token_sources
+from tests.policy.test_dialogue_model import SIZES, token_sources
 
 
 def test_bucket_lengths_are_powers_of_two_from_16():

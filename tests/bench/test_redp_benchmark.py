@@ -1,14 +1,11 @@
 """bench/redp_benchmark.py's pure parts: exclusion, records, aggregation, report (no training)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "redp_benchmark.py"
-spec = importlib.util.spec_from_file_location("redp_benchmark", SCRIPT)
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+from tests.bench_scripts import bench_module
+
+bench = bench_module("redp_benchmark")
 
 TED = bench.policy_config("TEDPolicy")
 NTM = bench.policy_config("NTMPolicy")

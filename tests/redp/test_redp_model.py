@@ -174,8 +174,11 @@ def test_run_dialogues_is_causal_and_dialogues_in_a_batch_are_independent(model)
 
 def test_dropout_is_seeded_and_off_without_a_seed(model):
     user, slots, previous = dialogues(batch=2, turns=5, seed=3)
-    run = lambda seed=None: model.run_dialogues(user, slots, previous, LISTEN, tf.constant(5),
-                                                dropout_seed=seed).embeddings.numpy()
+
+    def run(seed=None):
+        return model.run_dialogues(user, slots, previous, LISTEN, tf.constant(5),
+                                   dropout_seed=seed).embeddings.numpy()
+
     seed = tf.constant([4, 5])
     np.testing.assert_array_equal(run(seed), run(seed))
     assert not np.allclose(run(seed), run())  # droprate_rnn 0.1 by default

@@ -3,7 +3,7 @@ rules they encode don't hold."""
 import numpy as np
 
 from rasa_ntm_policy.dialogue import NO_RESTORE, context_actions, restore_indices
-from tests.test_featurizer import after, listen
+from tests.policy.test_featurizer import after, listen
 
 
 def chitchat_loop(k):

@@ -8,7 +8,7 @@ from rasa_ntm_policy.config import DEFAULTS
 from rasa_ntm_policy.model import NTMDialogueModel
 from rasa_ntm_policy.padding import PAD_LABEL
 from rasa_ntm_policy.training import averaged_epochs, train_model
-from tests.test_dialogue_model import LABEL_SIZE, SIZES, TURN_SIZE, token_sources
+from tests.policy.test_dialogue_model import LABEL_SIZE, SIZES, TURN_SIZE, token_sources
 
 ACTIONS = 4
 
@@ -46,6 +46,7 @@ def trained_weights(initial, epochs, weight_averaging, monkeypatch):
     return model.get_weights()
 
 
+@pytest.mark.slow
 def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_weights(monkeypatch):
     initial = new_model()[0].get_weights()
     after_two = trained_weights(initial, 2, 0.0, monkeypatch)
@@ -57,6 +58,7 @@ def test_weight_averaging_ends_with_the_mean_of_the_last_epochs_weights(monkeypa
     assert any(not np.allclose(m, b, atol=1e-4) for m, b in zip(averaged, after_three))
 
 
+@pytest.mark.slow
 def test_averaging_one_epoch_keeps_its_weights(monkeypatch):
     initial = new_model()[0].get_weights()
     for kept, last in zip(trained_weights(initial, 1, 1.0, monkeypatch),
@@ -88,7 +90,8 @@ def test_with_dialogues_to_spare_training_stops_early_with_the_best_held_out_wei
     with caplog.at_level("INFO", logger="rasa_ntm_policy.training"):
         metrics = train_model(model, turns, restore, labels, label_features, config,
                               tf.keras.optimizers.Adam(0.05), show_progress=False)
-    checks = [r.getMessage() for r in caplog.records if "held-out action accuracy" in r.getMessage()]
+    messages = [r.getMessage() for r in caplog.records]
+    checks = [m for m in messages if "held-out action accuracy" in m]
     assert 2 < len(checks) < 60, "stopped after its patience ran out, before the last epoch"
     assert any("stopped after epoch" in r.getMessage() for r in caplog.records)
     accuracies = [float(m.rsplit(" ", 1)[1]) for m in checks]

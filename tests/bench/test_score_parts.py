@@ -5,8 +5,8 @@ import numpy as np
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
 from rasa_ntm_policy.model import NTMDialogueModel
 from tests.bench_scripts import bench_module
-from tests.test_dialogue_model import SIZES
-from tests.test_featurizer import DOMAIN
+from tests.policy.test_dialogue_model import SIZES
+from tests.policy.test_featurizer import DOMAIN
 
 score_parts = bench_module("score_parts")
 redp_quick = bench_module("redp_quick")

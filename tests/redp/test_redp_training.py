@@ -113,7 +113,10 @@ def normalise(x):
 
 def ref_margin_loss(embeddings, likelihoods, actions, labels, negatives, scales, config):
     """rasa_core's _tf_loss, loop by loop, with cosine similarity."""
-    cos = lambda a, b: float(np.dot(normalise(a), normalise(b)))
+
+    def cos(a, b):
+        return float(np.dot(normalise(a), normalise(b)))
+
     per_dialogue = []
     for b in range(labels.shape[0]):
         turns = []

@@ -1,4 +1,4 @@
-"""bench/gpu_variants.py: the memory-step variants timed on the GPU compute the library's step."""
+"""bench/gpu/gpu_variants.py: the step variants timed on the GPU compute the library's step."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +7,7 @@ from rasa_ntm_policy.ntm import memory_step
 from rasa_ntm_policy.ntm.heads import read_parameter_size, write_parameter_size
 from tests.bench_scripts import bench_module
 
-variants = bench_module("gpu_variants")
+variants = bench_module("gpu/gpu_variants")
 
 
 def _softmax(x):

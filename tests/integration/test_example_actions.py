@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "example_bot"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "example_bot"))
 from actions.actions import search_hotel, search_restaurant  # noqa: E402
 
 

@@ -1,7 +1,12 @@
 """The NTM learns the copy task, which a plain LSTM of the same size does not in the same steps."""
 import numpy as np
+import pytest
 
-from rasa_ntm_policy.ntm import copy_task
+from tests.bench_scripts import bench_module
+
+pytestmark = pytest.mark.slow  # 2000 training steps of an NTM and an LSTM
+
+copy_task = bench_module("copy_task_harness")
 
 STEPS = 2000
 THRESHOLD = 0.1  # mean bit cross-entropy over the last 250 steps

@@ -6,8 +6,10 @@ import pytest
 from rasa.core.policies.ted_policy import TEDPolicy
 
 from rasa_ntm_policy import NTMPolicy
-from tests.policy.conftest import stories, task_story
+from tests.digression_bot import stories, task_story
 from tests.rasa_helpers import create_policy, load_trackers, new_storage, story_correct
+
+pytestmark = pytest.mark.slow  # trains NTMPolicy and TEDPolicy on digression stories
 
 
 def digression_stories(lengths):

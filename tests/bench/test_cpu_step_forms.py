@@ -1,9 +1,9 @@
-"""bench/cpu_step_forms.py: the forms it times compute the same step on the same inputs."""
+"""bench/gpu/cpu_step_forms.py: the forms it times compute the same step on the same inputs."""
 import numpy as np
 
 from tests.bench_scripts import bench_module
 
-forms_bench = bench_module("cpu_step_forms")
+forms_bench = bench_module("gpu/cpu_step_forms")
 
 
 def test_every_timed_form_computes_the_library_step():

@@ -28,7 +28,7 @@ def dataset(tmp_path, n):
 
 
 def record(policy, config, run, accuracy, eval_stories=140, training_stories=600, **extra):
-    """A record as do_run writes it (the fields the report reads), with the key load_records adds."""
+    """A record as do_run writes it (the fields the report reads), with load_records's key."""
     return {"policy": policy, "config": config, "key": benchmark.config_key(policy, config),
             "run": run, "accuracy": accuracy, "weighted_f1": accuracy - 0.01,
             "eval_actions": 1700, "stories_correct": run, "eval_stories": eval_stories,

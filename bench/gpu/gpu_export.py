@@ -3,10 +3,10 @@
 Writes to --out (default gpu_payload/, git-ignored): for each case an HLO module
 (`experimental_get_compiler_ir(...)(stage="hlo_serialized")` of a `jit_compile=True` function),
 and a JSON/NPZ manifest with the seed, the shapes, the trained-weight inputs, TensorFlow's
-outputs on some rows and the time per call on this machine's CPU. bench/gpu_run.py runs them.
+outputs on some rows and the time per call on this machine's CPU. bench/gpu/gpu_run.py runs them.
 
 Cases (N=128, W=20, one read and one write head, R=1), the library's step (memory_step) and,
-for comparison on the same card, the variants of bench/gpu_variants.py:
+for comparison on the same card, the variants of bench/gpu/gpu_variants.py:
   memory_step_b256, memory_step_b16384: address + write + read (rasa_ntm_policy.ntm.memory_step)
   memory_step_two_pass_b16384: the same step in two passes over the memory
   memory_step_slotminor[_two_pass[_unrolled]]_b16384: the direct (two-pass) step on a memory
@@ -19,7 +19,7 @@ for comparison on the same card, the variants of bench/gpu_variants.py:
   controller_b16384: the LSTM controller of 100 and the head-parameter layer alone
   dialogues_b64_t50: a whole batch of 64 dialogues of 50 turns through the cell, one program
 
-  .venv/bin/python bench/gpu_export.py && (run bench/gpu_run.py on the GPU machine)
+  .venv/bin/python bench/gpu/gpu_export.py && (run bench/gpu/gpu_run.py on the GPU machine)
 """
 import argparse
 import contextlib

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The one device command for issue 5's GPU figures (run from the repository root on the GPU
-# machine, with gpu_payload/ from bench/gpu_export.py carried): times every exported program,
+# machine, with gpu_payload/ from bench/gpu/gpu_export.py carried): times every exported program,
 # then has Nsight Compute time the kernels and count the DRAM bytes of some of them (by default
 # the library's memory step and the fastest variant of it at batch 16384).
 set -u
 out=${OUT:-/tmp/gpu_out}
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv > "$out/nvidia_smi.csv" 2>&1
 # ONLY: the cases to time (default all); NCU_CASES: the cases whose kernels ncu reads
-python3 bench/gpu_run.py gpu_payload --out "$out" --iters 200 ${ONLY:+--only $ONLY} \
+python3 bench/gpu/gpu_run.py gpu_payload --out "$out" --iters 200 ${ONLY:+--only $ONLY} \
   > "$out/run.log" 2>&1
 tail -15 "$out/run.log"
 fastest=$(python3 -c "
@@ -22,7 +22,7 @@ if [ -n "$ncu" ] && [ "${NCU:-1}" = 1 ]; then  # NCU=0: no profile
   mkdir -p /tmp/ncu_run
   timeout "${NCU_SECONDS:-150}" "$ncu" --clock-control none \
     --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv \
-    --log-file "$out/ncu.csv" python3 bench/gpu_run.py gpu_payload --out /tmp/ncu_run \
+    --log-file "$out/ncu.csv" python3 bench/gpu/gpu_run.py gpu_payload --out /tmp/ncu_run \
     --iters 1 --no-copy-rate --only ${NCU_CASES:-memory_step_b16384 $fastest} \
     > "$out/ncu_run.log" 2>&1
   echo "ncu exit $?"

@@ -1,7 +1,7 @@
 """The memory step compiles with XLA, and every op in it has a float32 GPU kernel.
 
 TensorFlow's pip build carries its GPU kernel registrations on a machine without a GPU, so the
-registry can be asked here. The step is the same one bench/gpu_export.py sends to a real GPU.
+registry can be asked here. The step is the same one bench/gpu/gpu_export.py sends to a real GPU.
 """
 import numpy as np
 import tensorflow as tf

@@ -1,8 +1,4 @@
-import pytest
-from rasa.shared.core.domain import Domain
-
-from tests.rasa_helpers import load_trackers
-
+"""A tiny hotel/restaurant bot: its domain, and stories with k chitchat turns at a question."""
 DOMAIN_YAML = """
 version: "3.1"
 intents: [greet, request_hotel, request_restaurant, inform, chitchat, explain, affirm]
@@ -62,23 +58,6 @@ def task_story(task, k, name=None):
 
 def stories(*parts):
     return 'version: "3.1"\nstories:' + "".join(parts)
-
-
-@pytest.fixture(scope="session")
-def domain():
-    return Domain.from_yaml(DOMAIN_YAML)
-
-
-@pytest.fixture(scope="session")
-def story_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("stories")
-
-
-@pytest.fixture(scope="session")
-def trackers(domain, story_dir):
-    text = stories(task_story("hotel", 1), task_story("restaurant", 2),
-                   task_story("hotel", 0), task_story("restaurant", 0))
-    return load_trackers(text, domain, story_dir)
 
 
 FAST = {"epochs": 150, "memory_slots": 16, "controller_units": 32, "random_seed": 3}

@@ -3,7 +3,7 @@
 A sequence of random 8-bit vectors, then a delimiter, then the model must output the sequence
 from memory. All sequences of a run are padded to one length (2 * max_length + 1 steps) so the
 training step compiles once with XLA; a mask keeps only each sequence's output steps in the loss.
-Used by tests/test_copy_task.py and bench/copy_task.py.
+Used by bench/copy_task.py and tests/ntm/test_copy_task.py.
 """
 from typing import Dict, List, NamedTuple, Tuple
 

@@ -53,4 +53,5 @@ def in_layout(memory, layout):
 
 def check_rows(batch):
     """The rows whose outputs are compared between the CPU and the GPU."""
-    return np.unique(np.concatenate([np.arange(min(batch, 64)), np.arange(max(0, batch - 64), batch)]))
+    first, last = np.arange(min(batch, 64)), np.arange(max(0, batch - 64), batch)
+    return np.unique(np.concatenate([first, last]))

@@ -8,7 +8,7 @@ from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from tests.bench_scripts import BENCH, bench_module
-from tests.policy.conftest import DOMAIN_YAML, stories, task_story
+from tests.digression_bot import DOMAIN_YAML, stories, task_story
 
 latency = bench_module("latency")
 rest_load = bench_module("rest_load")
