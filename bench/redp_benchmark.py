@@ -476,6 +476,21 @@ def aggregate(records, configs, n_train, percentages=PERCENTAGES, runs=len(RUNS)
             "machine": "; ".join(machines) or machine(), "policies": policies}
 
 
+def carry_over(report, previous):
+    """The report with each policy that has no record here taken from the previous report, if
+    that one measured it with the same config and percentages (records of a long run, such as
+    TEDPolicy's, need not be kept to rebuild the report); marked `carried_over`."""
+    if not previous or previous.get("percentages") != report["percentages"]:
+        return report
+    policies = dict(report["policies"])
+    for name, result in policies.items():
+        earlier = previous.get("policies", {}).get(name)
+        measured_here = any(v is not None for row in result["runs"] for v in row)
+        if earlier and not measured_here and earlier.get("config") == result["config"]:
+            policies[name] = {**earlier, "carried_over": True}
+    return {**report, "policies": policies}
+
+
 def column(grid, j):
     """The non-null values of column j of a runs x percentages grid."""
     return [row[j] for row in grid if row[j] is not None]
@@ -511,7 +526,8 @@ def render_markdown(report):
              "", f"| policy | {head} |", rule]
     for name, result in [*report["policies"].items(), *report.get("reference", {}).items()]:
         cells = [correct_cell(column(result["runs"], j)) for j in range(len(percentages))]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        shown = f"{name} (earlier run)" if result.get("carried_over") else name
+        lines.append(f"| {shown} | " + " | ".join(cells) + " |")
     for name, runs in PUBLISHED.items():
         cells = [correct_cell(column(runs, PERCENTAGES.index(p))) if p in PERCENTAGES else "–"
                  for p in percentages]
@@ -527,6 +543,9 @@ def render_markdown(report):
         cells = [f"{number_cell(column(result['train_seconds'], j))} s"
                  if column(result["train_seconds"], j) else "–" for j in range(len(percentages))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if any(r.get("carried_over") for r in report["policies"].values()):
+        lines += ["", "(earlier run): measured by an earlier run of the benchmark with the same "
+                  "config, whose records are not in this work directory; kept from its report."]
     lines += ["", f"Machine: {report['machine']}", "", "Configs:", ""]
     lines += [f"- {name}: `{json.dumps(r['config'])}`" for name, r in report["policies"].items()]
     return "\n".join(lines) + "\n"
@@ -576,6 +595,7 @@ def write_report(work_dir, results_dir, configs, data_dir):
     n_train = len(training_stories(data_dir / "data" / "train"))
     report = aggregate(load_records(work_dir), configs, n_train)
     results_dir = Path(results_dir)
+    report = carry_over(report, read_json(results_dir / "redp_benchmark.json"))
     reference = read_json(results_dir / REFERENCE_FILE)
     if reference and reference.get("percentages") == report["percentages"]:
         report["reference"] = {REFERENCE_NAME: {"runs": reference["runs"],

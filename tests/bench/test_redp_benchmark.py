@@ -83,6 +83,27 @@ def test_markdown_table():
     assert "| TEDPolicy | 15 s / 902 MB | – |" in md
 
 
+def test_a_policy_without_records_is_carried_over_from_the_previous_report_of_its_config():
+    earlier = [record("TEDPolicy", TED, 0, 1, 28), record("NTMPolicy", NTM, 0, 1, 30)]
+    previous = bench.aggregate(earlier, {"NTMPolicy": NTM, "TEDPolicy": TED}, n_train=148)
+    report = bench.aggregate([record("NTMPolicy", NTM, 0, 1, 31)],
+                             {"NTMPolicy": NTM, "TEDPolicy": TED}, n_train=148)
+    merged = bench.carry_over(report, previous)
+    # TEDPolicy has no record here: the earlier figures, marked; NTMPolicy's own records win
+    assert merged["policies"]["TEDPolicy"]["runs"][0] == [28, None, None, None]
+    assert merged["policies"]["TEDPolicy"]["carried_over"] is True
+    assert merged["policies"]["NTMPolicy"]["runs"][0] == [31, None, None, None]
+    assert "carried_over" not in merged["policies"]["NTMPolicy"]
+    md = bench.render_markdown(merged)
+    assert "| TEDPolicy (earlier run) | 28.0 (28; n=1) |" in md and "| NTMPolicy | 31.0" in md
+    # another config, or other percentages, is not carried over
+    other = bench.aggregate([record("TEDPolicy", {**TED, "epochs": 2}, 0, 1, 5)],
+                            {"TEDPolicy": {**TED, "epochs": 2}}, n_train=148)
+    assert bench.carry_over(report, other) == report
+    assert bench.carry_over(report, {**previous, "percentages": [0, 75]}) == report
+    assert bench.carry_over(report, None) == report
+
+
 def test_done_records_are_skipped_and_trained_models_only_scored(tmp_path, monkeypatch):
     cell = bench.cell_dir(tmp_path, "TEDPolicy", TED, 25, 1)
     assert bench.todo_state(cell) == "train"
