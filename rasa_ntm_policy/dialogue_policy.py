@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PREFIX = "weights"
 # 2: NTMPolicy's options and layers of the simplified model; models of format 1 are refused
-FORMAT_VERSION = 2
+# 3: the checkpoint holds the digest of the metadata that shapes the model (shape_digest)
+FORMAT_VERSION = 3
 
 
 def package_fingerprint() -> str:
@@ -36,6 +37,17 @@ def package_fingerprint() -> str:
         digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def shape_digest(metadata: Dict[str, Any], architecture_options: Tuple[str, ...]) -> str:
+    """sha256 of what in a policy's metadata shapes or steers the trained model: the format, the
+    architecture options, the featurizer's vocabulary and the subclass's extra facts (not the
+    training options, which finetuning may change). Saved inside the checkpoint, it tells a
+    metadata file edited by hand from the one the weights were saved with."""
+    shaping = {key: value for key, value in metadata.items() if key not in ("config", "trained")}
+    shaping["architecture"] = {name: metadata["config"].get(name)
+                               for name in architecture_options}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 
 class DialoguePolicy(Policy):
@@ -107,7 +119,9 @@ class DialoguePolicy(Policy):
                         "trained": self.model is not None, **self._extra_metadata()}
             if self.model is not None:
                 metadata["featurizer"] = self.dialogue_featurizer.to_dict()
-                tf.train.Checkpoint(model=self.model).write(str(Path(path) / WEIGHTS_PREFIX))
+                digest = tf.Variable(shape_digest(metadata, self.ARCHITECTURE_OPTIONS))
+                tf.train.Checkpoint(model=self.model, shape_digest=digest).write(
+                    str(Path(path) / WEIGHTS_PREFIX))
             rasa.shared.utils.io.dump_obj_as_json_to_file(Path(path) / self.METADATA_FILE,
                                                           metadata)
 
@@ -143,8 +157,12 @@ class DialoguePolicy(Policy):
             policy = cls(merged, model_storage, resource, execution_context,
                          featurizer=featurizer, **cls._init_arguments(metadata))
             policy.model = policy._new_model()
-            tf.train.Checkpoint(model=policy.model).read(
+            saved_digest = tf.Variable("")
+            tf.train.Checkpoint(model=policy.model, shape_digest=saved_digest).read(
                 str(path / WEIGHTS_PREFIX)).assert_existing_objects_matched()
+            if saved_digest.numpy().decode() != shape_digest(metadata, cls.ARCHITECTURE_OPTIONS):
+                raise ValueError(f"{cls.METADATA_FILE} is not the one its weights were saved "
+                                 "with (changed by hand?)")
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 tf.errors.OpError, AssertionError) as error:
             raise cls.LOAD_ERROR(
