@@ -1,5 +1,6 @@
 """What the example bot's integration tests share: its model (trained once per session), and
 servers started on free loopback ports."""
+import contextlib
 import json
 import os
 import socket
@@ -119,6 +120,25 @@ def rasa_servers(model, endpoints, count):
         stop(processes)
         raise
     return processes, urls
+
+
+@contextlib.contextmanager
+def bot_servers(model, stores, count, directory):
+    """count `rasa run` servers of model and one action server, with the endpoints entries in
+    stores (tracker store, lock store) written to directory/endpoints.yml: yields
+    (base URLs, rasa processes), and stops them all after."""
+    actions, webhook = action_server()
+    endpoints = Path(directory) / "endpoints.yml"
+    endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": webhook}, **stores}))
+    try:
+        processes, urls = rasa_servers(model, endpoints, count)
+    except BaseException:
+        stop([actions])
+        raise
+    try:
+        yield urls, processes
+    finally:
+        stop(processes + [actions])
 
 
 def tracker(url, sender):

@@ -5,10 +5,8 @@ Slow (it trains NLU and dialogue, a few minutes); run alone with `pytest tests/i
 import json
 
 import pytest
-import yaml
 
-from tests.integration.conftest import (CONVERSATION, RASA, action_server, rasa_servers, run,
-                                        say, stop, tracker)
+from tests.integration.conftest import CONVERSATION, RASA, bot_servers, run, say, tracker
 
 pytestmark = pytest.mark.slow  # trains the example bot with `rasa train`
 
@@ -26,21 +24,10 @@ def test_every_test_story_is_right(model, tmp_path):
 @pytest.fixture
 def server(model, tmp_path):
     """One `rasa run` with its action server and an SQLite tracker store: (URL, database)."""
-    actions, webhook = action_server()
-    endpoints = tmp_path / "endpoints.yml"
     database = tmp_path / "t.db"
-    endpoints.write_text(yaml.safe_dump({
-        "action_endpoint": {"url": webhook},
-        "tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(database)}}))
-    try:
-        processes, urls = rasa_servers(model, endpoints, 1)
-    except BaseException:
-        stop([actions])
-        raise
-    try:
+    stores = {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(database)}}
+    with bot_servers(model, stores, 1, tmp_path) as (urls, _):
         yield urls[0], database
-    finally:
-        stop(processes + [actions])
 
 
 def test_a_conversation_over_rest_digresses_and_returns_to_the_task(server):

@@ -10,10 +10,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import yaml
 
-from tests.integration.conftest import (CONVERSATION, ROOT, action_server, bot_actions,
-                                        rasa_servers, say, stop, tracker)
+from tests.integration.conftest import CONVERSATION, ROOT, bot_actions, bot_servers, say, tracker
 
 pytestmark = pytest.mark.slow  # trains the example bot and starts three servers
 
@@ -34,18 +32,8 @@ def stores():
 @pytest.fixture
 def servers(model, stores, tmp_path):
     """Two `rasa run` servers on the shared stores and one action server: their base URLs."""
-    actions, webhook = action_server()
-    endpoints = tmp_path / "endpoints.yml"
-    endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": webhook}, **stores}))
-    try:
-        processes, urls = rasa_servers(model, endpoints, 2)
-    except BaseException:
-        stop([actions])
-        raise
-    try:
+    with bot_servers(model, stores, 2, tmp_path) as (urls, processes):
         yield urls, processes
-    finally:
-        stop(processes + [actions])
 
 
 def hold(urls, sender, first=0):
