@@ -27,6 +27,7 @@ from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E
 from rasa.engine.storage.resource import Resource  # noqa: E402
 from rasa.shared.core.domain import Domain  # noqa: E402
 
+from rasa_ntm_policy.dialogue import context_actions  # noqa: E402
 from rasa_ntm_policy.policy import NTMPolicy  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "redp"
@@ -74,7 +75,8 @@ def first_errors(policy, trackers, domain):
             user = state.get('user') or {}
             errors.append(f"story {b} turn {t}: intent {user.get('intent')} "
                           f"{sorted(user.get('entities') or ())}, "
-                          f"previous {(state.get('prev_action') or {}).get('action_name')}: "
+                          f"previous {(state.get('prev_action') or {}).get('action_name')}, "
+                          f"context {context_actions(states[b])[t]}: "
                           f"expected {names[labels[b][t]]}, predicted {names[best[b][t]]}")
     return errors
 

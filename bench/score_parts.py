@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other bench scri
 
 
 # the token sources in the order of scoring.TokenCopy.parts' gates
-SOURCES = ["previous", "user", "mentioned"]
+SOURCES = ["previous", "context", "user", "mentioned"]
 SOURCE_NAMES: List[str] = SOURCES + [f"{name} exact" for name in SOURCES]
 
 

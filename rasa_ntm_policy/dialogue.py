@@ -1,18 +1,21 @@
-"""The dialogue logic NTMPolicy reads out of Rasa's states: where a digression ends.
+"""The dialogue logic NTMPolicy reads out of Rasa's states: digressions and the pending question.
 
-restore_indices encodes a rule about how conversations go, not something learnt: a bot action
-repeated with nothing new since (same slots, no new entity type) closes a digression, whose
-turns the memory then forgets. Where a bot's conversations don't follow the rule the policy
-degrades to a plain memory over all turns: a repeat that is not a digression only drops turns
-that brought nothing the slots and entities show (the model still sees the current turn in
-full), and the option `restore_digressions: false` switches the restore off.
+Both functions encode a rule about how conversations go, not something learnt:
+- restore_indices: a bot action repeated with nothing new since (same slots, no new entity type)
+  closes a digression, whose turns the memory then forgets;
+- context_actions: the bot action before the user's latest message is the question that message
+  answers.
+Where a bot's conversations don't follow the rule the policy degrades to a plain memory over all
+turns: a repeat that is not a digression only drops turns that brought nothing the slots and
+entities show (the model still sees the current turn in full), and the option
+`restore_digressions: false` switches the restore off.
 """
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS, USER
 from rasa.shared.core.domain import State
-from rasa.shared.nlu.constants import ACTION_NAME, ENTITIES
+from rasa.shared.nlu.constants import ACTION_NAME, ACTION_TEXT, ENTITIES
 
 NO_RESTORE = -1
 
@@ -46,3 +49,22 @@ def restore_indices(states: Sequence[State]) -> np.ndarray:
             restore[t] = anchor[0]
         anchors[key] = (t, seen)
     return restore
+
+
+def context_actions(states: Sequence[State]) -> List[Optional[str]]:
+    """[T] for each turn, the bot action the user's latest message answered (None before any).
+
+    That is the previous action of the turn just before the latest turn that follows
+    action_listen: the question pending while the user digresses, explains or corrects, which
+    the bot may have to come back to (REDP's attention over past bot actions learnt to find it).
+    """
+    contexts: List[Optional[str]] = []
+    context = before = None
+    for state in states:
+        previous = state.get(PREVIOUS_ACTION) or {}
+        name = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
+        if name == ACTION_LISTEN_NAME:
+            context = before
+        contexts.append(context)
+        before = name
+    return contexts

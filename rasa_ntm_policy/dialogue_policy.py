@@ -26,8 +26,7 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_PREFIX = "weights"
 # 2: NTMPolicy's options and layers of the simplified model; models of format 1 are refused
-# 3: the checkpoint holds the digest of the metadata that shapes the model (shape_digest), and
-#    NTMPolicy has no context action
+# 3: the checkpoint holds the digest of the metadata that shapes the model (shape_digest)
 FORMAT_VERSION = 3
 
 

@@ -23,9 +23,10 @@ from rasa.shared.core.constants import ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS, USER
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.nlu.constants import ACTION_NAME, ACTION_TEXT, ENTITIES, INTENT
 
+from rasa_ntm_policy.dialogue import context_actions
 
-# 2: no name_ids; 3: no context action block; models of earlier formats are refused (retrain)
-FORMAT_VERSION = 3
+# 2: no name_ids; models of format 1 are refused (retrain)
+FORMAT_VERSION = 2
 
 
 def name_tokens(name: Optional[str]) -> List[str]:
@@ -49,12 +50,16 @@ class DialogueFeaturizer:
     """Turns Rasa states into [T, F] turn features and actions into [A, L] label features.
 
     Turn feature layout: intent one-hot | intent tokens | entities | slot features |
-    active loop | previous action one-hot | previous action tokens.
+    active loop | [context action one-hot | context action tokens] | previous action one-hot |
+    previous action tokens. The context action (with context_action) is the bot action the
+    user's latest message answered (see context_actions).
     Label feature layout: action one-hot | action tokens.
     """
 
     def __init__(self, intents: Sequence[str], entities: Sequence[str],
-                 slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str]) -> None:
+                 slots: Dict[str, int], loops: Sequence[str], actions: Sequence[str],
+                 context_action: bool = False) -> None:
+        self.context_action = bool(context_action)
         self.all_intents, self.all_actions = list(intents), list(actions)
         # one-hot features only for the intents and actions whose tokens don't identify them
         # (the rest are their bags of tokens)
@@ -71,6 +76,7 @@ class DialogueFeaturizer:
                            ("intent_tokens", len(self.intent_tokens)),
                            ("entities", len(self.entities)),
                            ("slots", sum(self.slot_sizes.values())), ("loop", len(self.loops)),
+                           ("context", self.label_size if context_action else 0),
                            ("action", len(self.actions)),
                            ("action_tokens", len(self.action_tokens))):
             offsets[part] = start
@@ -91,14 +97,15 @@ class DialogueFeaturizer:
         return slice(self._offsets[first], end)
 
     @classmethod
-    def from_domain(cls, domain: Domain) -> "DialogueFeaturizer":
+    def from_domain(cls, domain: Domain, context_action: bool = False) -> "DialogueFeaturizer":
         slots = {slot.name: slot.feature_dimensionality() for slot in domain.slots
                  if slot.influence_conversation}
         return cls(intents=domain.intents, entities=domain.entities, slots=slots,
-                   loops=domain.form_names, actions=domain.action_names_or_texts)
+                   loops=domain.form_names, actions=domain.action_names_or_texts,
+                   context_action=context_action)
 
     # --- turns -------------------------------------------------------------------------------
-    def encode_turn(self, state: State, out: np.ndarray) -> None:
+    def encode_turn(self, state: State, out: np.ndarray, context: Optional[str] = None) -> None:
         """Writes the features of one state into out [F] (zeros on entry); slot values are
         copied as they are (encode_dialogue zeroes NaNs)."""
         user = state.get(USER) or {}
@@ -121,6 +128,9 @@ class DialogueFeaturizer:
         if loop in self.loops:
             out[self._offsets["loop"] + self.loops[loop]] = 1.0
         previous = state.get(PREVIOUS_ACTION) or {}
+        if self.context_action and context is not None:
+            start = self._offsets["context"]
+            self._encode_action(context, context, out[start:start + self.label_size])
         # the last block of a turn is the previous action in label layout (the model copies it)
         self._encode_action(previous.get(ACTION_NAME) or previous.get(ACTION_TEXT),
                             previous.get(ACTION_NAME), out[self._offsets["action"]:])
@@ -137,11 +147,13 @@ class DialogueFeaturizer:
 
     def encode_dialogue(self, states: Sequence[State],
                         turns: Optional[Sequence[int]] = None) -> np.ndarray:
-        """[T', F] features of a conversation's turns (all T of them, or those listed in turns)."""
+        """[T', F] features of a conversation's turns (all T of them, or those listed in turns;
+        a turn's context comes from the whole conversation)."""
+        contexts = context_actions(states) if self.context_action else None
         turns = range(len(states)) if turns is None else turns
         features = np.zeros([len(turns), self.turn_size], np.float32)
         for i, t in enumerate(turns):
-            self.encode_turn(states[t], features[i])
+            self.encode_turn(states[t], features[i], contexts[t] if contexts else None)
         return np.nan_to_num(features, copy=False)
 
     def encode_dialogues(self, dialogues: Sequence[Sequence[State]], length: int) -> np.ndarray:
@@ -154,9 +166,9 @@ class DialogueFeaturizer:
 
     def token_sources(self) -> np.ndarray:
         """[F, K, L]: K linear maps from a turn's features to label features, the turn's
-        sources of action-name tokens: the previous action, and the user's intent tokens and
-        entity names that are also action tokens (request_hotel -> hotel, entity people ->
-        people).
+        sources of action-name tokens: the previous action, the context action (with
+        context_action) and the user's intent tokens and entity names that are also action
+        tokens (request_hotel -> hotel, entity people -> people).
 
         A model can score an action by how many name tokens it shares with each source
         (utter_explain_people_hotel shares "people" with utter_ask_people), so a combination
@@ -167,6 +179,11 @@ class DialogueFeaturizer:
         previous = np.zeros([self.turn_size, self.label_size], np.float32)
         previous[self._offsets["action"]:] = label
         maps.append(previous)
+        if self.context_action:
+            context = np.zeros([self.turn_size, self.label_size], np.float32)
+            start = self._offsets["context"]
+            context[start:start + self.label_size] = label
+            maps.append(context)
         user = np.zeros([self.turn_size, self.label_size], np.float32)
         for names, offset in ((self.intent_tokens, self._offsets["intent_tokens"]),
                               (self.entities, self._offsets["entities"])):
@@ -189,11 +206,13 @@ class DialogueFeaturizer:
     def to_dict(self) -> Dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "intents": self.all_intents,
                 "entities": list(self.entities), "slots": self.slot_sizes,
-                "loops": list(self.loops), "actions": self.all_actions}
+                "loops": list(self.loops), "actions": self.all_actions,
+                "context_action": self.context_action}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DialogueFeaturizer":
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported featurizer format {data.get('format_version')!r}")
         return cls(intents=data["intents"], entities=data["entities"], slots=data["slots"],
-                   loops=data["loops"], actions=data["actions"])
+                   loops=data["loops"], actions=data["actions"],
+                   context_action=data["context_action"])

@@ -94,7 +94,7 @@ class NTMPolicy(DialoguePolicy):
             tf.keras.utils.set_random_seed(seed)
         finetuning = self.finetune_mode and self.model is not None
         if not finetuning:
-            self.dialogue_featurizer = DialogueFeaturizer.from_domain(domain)
+            self.dialogue_featurizer = DialogueFeaturizer.from_domain(domain, context_action=True)
             self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:

@@ -103,7 +103,7 @@ class TokenCopy(tf.keras.layers.Layer):
 
     Args:
       token_sources: [F, K, L] DialogueFeaturizer.token_sources: K maps from a turn's features
-        to action-name tokens (the previous action, the user's message).
+        to action-name tokens (the previous action, the context action, the user's message).
     """
 
     def __init__(self, token_sources: np.ndarray, **kwargs) -> None:

@@ -13,12 +13,12 @@ redp_quick = bench_module("redp_quick")
 
 
 def test_one_name_per_gate_in_the_models_order():
-    featurizer = DialogueFeaturizer.from_domain(DOMAIN)
+    featurizer = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
     model = NTMDialogueModel(featurizer.token_sources(), **SIZES)
     model.build_all()
     names = score_parts.SOURCE_NAMES
     assert len(names) == model.token_copy.gate.units == 2 * model.token_copy.num_sources
-    assert names[:2] == ["previous", "user"] and names[-1] == "mentioned exact"
+    assert names[:3] == ["previous", "context", "user"] and names[-1] == "mentioned exact"
 
 
 def test_the_first_wrong_turn_skips_padding_and_is_none_when_all_are_right():

@@ -253,7 +253,8 @@ DAMAGES = [
     # no weight's shape depends on these: the digest in the checkpoint tells the edit
     pytest.param(set_option("memory_slots", TINY["memory_slots"] * 2), id="memory-slots"),
     pytest.param(set_option("restore_digressions", False), id="restore-digressions"),
-    pytest.param(vocabulary("loops", lambda v: v.append("hotel_form")), id="loop-added"),
+    pytest.param(edit_metadata(lambda m: m["featurizer"].__setitem__("context_action", False)),
+                 id="featurizer-flag"),
     # the vocabulary the features are built from is not the one the weights were trained on
     pytest.param(vocabulary("intents", lambda v: v.append("ask_weather")), id="intent-added"),
     pytest.param(vocabulary("intents", lambda v: v.remove("bye")), id="intent-removed"),

@@ -2,7 +2,7 @@
 rules they encode don't hold."""
 import numpy as np
 
-from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
+from rasa_ntm_policy.dialogue import NO_RESTORE, context_actions, restore_indices
 from tests.policy.test_featurizer import after, listen
 
 
@@ -54,3 +54,16 @@ def test_new_information_or_new_slot_values_are_not_restored():
               listen("chitchat"),
               after("utter_ask_price", "chitchat", slots={"price": (1.0, 0.0, 0.0)})]
     assert restore_indices(states)[4] == NO_RESTORE  # a slot changed
+
+
+def test_context_action_is_the_bot_action_the_latest_user_message_answered():
+    states = [{}, listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"), after("utter_chitchat", "chitchat"),
+              after("utter_ask_price", "chitchat"), listen("explain"),
+              after("utter_explain_price_hotel", "explain")]
+    assert context_actions(states) == [None, None, None, "utter_ask_price", "utter_ask_price",
+                                       "utter_ask_price", "utter_ask_price", "utter_ask_price"]
+    # the conversation's first user message answers nothing
+    assert context_actions([listen("greet")]) == [None]
+
+

@@ -73,17 +73,32 @@ def test_featurizer_round_trips_through_json_dict():
                                   g.encode_actions(DOMAIN.action_names_or_texts))
 
 
-def test_selected_turns_are_the_rows_of_the_whole_conversation():
-    f = DialogueFeaturizer.from_domain(DOMAIN)
+def test_context_block_holds_the_context_action_in_label_layout():
+    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
+    plain = DialogueFeaturizer.from_domain(DOMAIN)
+    assert f.turn_size == plain.turn_size + f.label_size
+    states = [listen("request_hotel"), after("utter_ask_price", "request_hotel"),
+              listen("chitchat"), after("utter_chitchat", "chitchat")]
+    x = f.encode_dialogue(states)
+    context = f.block("context", "context")
+    np.testing.assert_array_equal(x[3, context], f.encode_actions(["utter_ask_price"])[0])
+    assert x[:2, context].sum() == 0
+    # the previous action stays the last block (the copy mechanism's values)
+    np.testing.assert_array_equal(x[3, -f.label_size:], f.encode_actions(["utter_chitchat"])[0])
+    # everything else is what the featurizer without context gives
+    rest = np.delete(x, np.arange(context.start, context.stop), axis=1)
+    np.testing.assert_array_equal(rest, plain.encode_dialogue(states))
+
+
+def test_selected_turns_get_their_context_from_the_whole_conversation():
+    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
     states = [listen("request_hotel"), after("utter_ask_price", "request_hotel"),
               listen("chitchat"), after("utter_chitchat", "chitchat")]
     np.testing.assert_array_equal(f.encode_dialogue(states, [0, 3]),
                                   f.encode_dialogue(states)[[0, 3]])
-    # the previous action is the last block (the copy mechanism's values)
-    x = f.encode_dialogue(states)
-    np.testing.assert_array_equal(x[3, -f.label_size:], f.encode_actions(["utter_chitchat"])[0])
     g = DialogueFeaturizer.from_dict(f.to_dict())
-    np.testing.assert_array_equal(g.encode_dialogue(states), x)
+    assert g.context_action
+    np.testing.assert_array_equal(g.encode_dialogue(states), f.encode_dialogue(states))
 
 
 def test_a_vocabulary_of_an_earlier_format_is_refused():
@@ -106,19 +121,22 @@ def test_action_names_that_share_no_tokens_keep_every_action_apart():
 
 
 def test_token_sources_map_a_turn_to_the_action_tokens_it_names():
-    f = DialogueFeaturizer.from_domain(DOMAIN)
+    f = DialogueFeaturizer.from_domain(DOMAIN, context_action=True)
     sources = f.token_sources()
-    assert sources.shape == (f.turn_size, 2, f.label_size)  # previous, user
+    assert sources.shape == (f.turn_size, 3, f.label_size)  # previous, context, user
     states = [listen("request_hotel", ["price"]), after("utter_ask_price", "request_hotel"),
               listen("chitchat"), after("utter_chitchat", "chitchat")]
     x = f.encode_dialogue(states)
-    previous, user = np.einsum("tf,fkl->ktl", x, sources)
+    previous, context, user = np.einsum("tf,fkl->ktl", x, sources)
     labels = {name: f.encode_actions([name])[0] for name in
               ("utter_ask_price", "utter_chitchat", "utter_explain_price_hotel")}
     np.testing.assert_array_equal(previous[3], labels["utter_chitchat"])
+    np.testing.assert_array_equal(context[3], labels["utter_ask_price"])
     tokens = f.action_tokens
     named = {t for t, column in tokens.items() if user[0, len(f.actions) + column]}
     # request_hotel names "hotel", the entity price names "price"; "request" is no action token
     assert named == {"hotel", "price"}
     assert {t for t, column in tokens.items() if user[2, len(f.actions) + column]} == {"chitchat"}
     assert not user[:, :len(f.actions)].any()
+    plain = DialogueFeaturizer.from_domain(DOMAIN).token_sources()
+    assert plain.shape[1] == 2  # without context_action: previous and user
