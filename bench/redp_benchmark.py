@@ -488,7 +488,10 @@ def carry_over(report, previous):
         measured_here = any(v is not None for row in result["runs"] for v in row)
         if earlier and not measured_here and earlier.get("config") == result["config"]:
             policies[name] = {**earlier, "carried_over": True}
-    return {**report, "policies": policies}
+    machine = report["machine"]
+    if any(r.get("carried_over") for r in policies.values()) and previous.get("machine"):
+        machine = f"{machine}; earlier runs: {previous['machine']}"
+    return {**report, "policies": policies, "machine": machine}
 
 
 def column(grid, j):

@@ -96,6 +96,7 @@ def test_a_policy_without_records_is_carried_over_from_the_previous_report_of_it
     assert "carried_over" not in merged["policies"]["NTMPolicy"]
     md = bench.render_markdown(merged)
     assert "| TEDPolicy (earlier run) | 28.0 (28; n=1) |" in md and "| NTMPolicy | 31.0" in md
+    assert merged["machine"] == "test cpu; earlier runs: test cpu"
     # another config, or other percentages, is not carried over
     other = bench.aggregate([record("TEDPolicy", {**TED, "epochs": 2}, 0, 1, 5)],
                             {"TEDPolicy": {**TED, "epochs": 2}}, n_train=148)
