@@ -16,6 +16,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.generator import TrackerWithCachedStates
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
@@ -83,13 +84,20 @@ class DialoguePolicy(Policy):
 
     # --- training ----------------------------------------------------------------------------
     def _stories(self, training_trackers: List[TrackerWithCachedStates]
-                 ) -> List[TrackerWithCachedStates]:
+                 ) -> List[DialogueStateTracker]:
         """The trackers to train on; warns when there are none (the policy is then saved
         untrained). Rasa's augmented trackers glue random stories together: a policy that reads
-        whole conversations learns nothing from those seams, so they are left out."""
+        whole conversations learns nothing from those seams, so they are left out.
+
+        Each is replayed into a plain DialogueStateTracker, whose states come from its applied
+        events, as at prediction. A TrackerWithCachedStates caches one state per action
+        executed, including the turns of a form's happy path, which applied_events (and so the
+        labels, and the states at prediction) fold into one form action: with a form in a
+        story its states and labels would be out of step."""
         trackers = SupportedData.trackers_for_supported_data(self.supported_data(),
                                                              training_trackers)
-        trackers = [t for t in trackers if len(t.events) > 0
+        trackers = [DialogueStateTracker.from_events(t.sender_id, t.events, t.slots.values())
+                    for t in trackers if len(t.events) > 0
                     and not getattr(t, "is_augmented", False)]
         if not trackers:
             rasa.shared.utils.io.raise_warning(
