@@ -1,6 +1,12 @@
 """Custom actions of the example bot.
 
-Both actions look the user's wishes up in a small SQLite database that lives in
+The validation actions of the two forms (``validate_hotel_form``,
+``validate_restaurant_form``) check each detail as it comes in: a city the
+database knows, a group of 1 to 20, a price range, and a check-out after the
+check-in. What can't be right is rejected with a message, and the form asks
+again. A detail that changes one given earlier is acknowledged.
+
+The search actions look the user's wishes up in a small SQLite database that lives in
 memory (built from the tables below when the action server starts) and put the
 best match into a slot (``restaurant`` or ``hotel``), which the bot then
 suggests with ``utter_suggest_restaurant`` / ``utter_suggest_hotel``.
@@ -12,15 +18,20 @@ that is not in the database it falls back to a general tip for that city.
 Run the action server from example_bot/ with ``rasa run actions``.
 """
 
+import datetime
 import logging
+from abc import abstractmethod
 import re
 import sqlite3
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActionExecutionRejected, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from .dates import parse_date
 
 logger = logging.getLogger(__name__)
 
@@ -384,6 +395,15 @@ def _join(words: List[Text]) -> Text:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+HOTEL_DETAILS = ("location", "startdate", "enddate", "people", "price")
+RESTAURANT_DETAILS = ("location", "cuisine", "people", "price")
+
+
+def missing_details(tracker: Tracker, details: Sequence[Text]) -> List[Text]:
+    """The details of a booking that are not set: a search runs only without any."""
+    return [slot for slot in details if not tracker.get_slot(slot)]
+
+
 class ActionSearchRestaurant(Action):
     """Finds a restaurant for location, price, cuisine and people."""
 
@@ -396,6 +416,9 @@ class ActionSearchRestaurant(Action):
         tracker: Tracker,
         domain: Dict[Text, Any],
     ) -> List[Dict[Text, Any]]:
+        if missing_details(tracker, RESTAURANT_DETAILS):
+            dispatcher.utter_message(response="utter_more_info_restaurant")
+            return [SlotSet("restaurant", None)]
         result = search_restaurant(
             tracker.get_slot("location"),
             tracker.get_slot("price"),
@@ -407,7 +430,8 @@ class ActionSearchRestaurant(Action):
 
 
 class ActionSearchHotel(Action):
-    """Finds a hotel for location, price and people (dates are not checked)."""
+    """Finds a hotel for location, price and people (availability on the dates is not
+    modelled)."""
 
     def name(self) -> Text:
         return "action_search_hotel"
@@ -418,6 +442,9 @@ class ActionSearchHotel(Action):
         tracker: Tracker,
         domain: Dict[Text, Any],
     ) -> List[Dict[Text, Any]]:
+        if missing_details(tracker, HOTEL_DETAILS):
+            dispatcher.utter_message(response="utter_more_info_hotel")
+            return [SlotSet("hotel", None)]
         result = search_hotel(
             tracker.get_slot("location"),
             tracker.get_slot("price"),
@@ -425,3 +452,145 @@ class ActionSearchHotel(Action):
         )
         logger.debug(f"Hotel search result: {result}")
         return [SlotSet("hotel", result)]
+
+
+# --- the forms' validation ----------------------------------------------------------------
+
+MOST_PEOPLE = 20
+
+
+def known_cities(table: Text) -> List[Text]:
+    """The cities `table` ("hotels" or "restaurants") has places in, sorted."""
+    with _lock:
+        rows = _database().execute(f"SELECT DISTINCT city FROM {table} ORDER BY city")
+        return [row[0] for row in rows.fetchall()]
+
+
+def value_before_last_message(tracker: Tracker, slot: Text) -> Any:
+    """What slot held before the user's latest message (None if it was not set)."""
+    value = None
+    latest_user = max((i for i, e in enumerate(tracker.events) if e.get("event") == "user"),
+                      default=len(tracker.events))
+    for event in tracker.events[:latest_user]:
+        if event.get("event") == "slot" and event.get("name") == slot:
+            value = event.get("value")
+        elif event.get("event") in ("restart", "session_started"):
+            value = None
+    return value
+
+
+class _ValidateBooking(FormValidationAction):
+    """What both forms check. A detail the user changes (not the one the form asked for)
+    is acknowledged with utter_correct_<slot>.
+
+    A request for the other booking in the middle of this one rejects the form, even where
+    the request fills some of its slots ("a restaurant in Rome" fills the city): Rasa's form
+    would otherwise take the city and go on asking, and the bot would never start the
+    other booking. The dialogue policy then decides what comes next."""
+
+    table: Text = ""
+    other_request: Text = ""
+
+    @abstractmethod
+    def name(self) -> Text:
+        """validate_<form>; abstract, so rasa_sdk registers only the two forms' subclasses."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> List[Dict[Text, Any]]:
+        if tracker.latest_message.get("intent", {}).get("name") == self.other_request:
+            return [ActionExecutionRejected(self.form_name())]
+        return await super().run(dispatcher, tracker, domain)
+
+    def _acknowledge(self, slot: Text, value: Any, dispatcher: CollectingDispatcher,
+                     tracker: Tracker) -> None:
+        before = value_before_last_message(tracker, slot)
+        if before is not None and before != value and tracker.get_slot("requested_slot") != slot:
+            dispatcher.utter_message(response=f"utter_correct_{slot}", **{slot: value})
+
+    def _checked(self, slot: Text, value: Any, dispatcher: CollectingDispatcher,
+                 tracker: Tracker) -> Dict[Text, Any]:
+        if value is not None:
+            self._acknowledge(slot, value, dispatcher, tracker)
+        return {slot: value}
+
+    def validate_location(self, value: Any, dispatcher: CollectingDispatcher,
+                          tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        cities = known_cities(self.table)
+        city = next((c for c in cities if c.lower() == str(value).strip().lower()), None)
+        if city is None:
+            dispatcher.utter_message(response="utter_unknown_city", kind=self.table,
+                                     city=str(value), cities=_join(cities))
+        return self._checked("location", city, dispatcher, tracker)
+
+    def validate_people(self, value: Any, dispatcher: CollectingDispatcher,
+                        tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        number = normalise_people(value)
+        if number is None or not 1 <= number <= MOST_PEOPLE:
+            dispatcher.utter_message(response="utter_wrong_people")
+            return {"people": None}
+        return self._checked("people", str(number), dispatcher, tracker)
+
+    def validate_price(self, value: Any, dispatcher: CollectingDispatcher,
+                       tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        price = normalise_price(value)
+        if price is None:
+            dispatcher.utter_message(response="utter_unknown_price")
+        return self._checked("price", price, dispatcher, tracker)
+
+
+class ValidateHotelForm(_ValidateBooking):
+    """hotel_form: a known city, dates this bot can read with the check-out after the
+    check-in, 1 to 20 guests, a price range."""
+
+    table = "hotels"
+    other_request = "request_restaurant"
+
+    def name(self) -> Text:
+        return "validate_hotel_form"
+
+    @staticmethod
+    def today() -> datetime.date:
+        return datetime.date.today()
+
+    def validate_startdate(self, value: Any, dispatcher: CollectingDispatcher,
+                           tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        start = parse_date(value, self.today())
+        if start is None:
+            dispatcher.utter_message(response="utter_unknown_date", date=str(value))
+            return {"startdate": None}
+        checked = self._checked("startdate", value, dispatcher, tracker)
+        end = tracker.get_slot("enddate")
+        if end and parse_date(end, self.today(), after=start) <= start:
+            # a new check-in after an absolute check-out: the check-out is asked again
+            dispatcher.utter_message(response="utter_enddate_not_after_startdate",
+                                     startdate=value, enddate=end)
+            checked["enddate"] = None
+        return checked
+
+    def validate_enddate(self, value: Any, dispatcher: CollectingDispatcher,
+                         tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        start = parse_date(tracker.get_slot("startdate"), self.today())
+        end = parse_date(value, self.today(), after=start)
+        if end is None:
+            dispatcher.utter_message(response="utter_unknown_date", date=str(value))
+            return {"enddate": None}
+        if start is not None and end <= start:
+            dispatcher.utter_message(response="utter_enddate_not_after_startdate",
+                                     startdate=tracker.get_slot("startdate"), enddate=value)
+            return {"enddate": None}
+        return self._checked("enddate", value, dispatcher, tracker)
+
+
+class ValidateRestaurantForm(_ValidateBooking):
+    """restaurant_form: a known city, a cuisine, 1 to 20 people, a price range."""
+
+    table = "restaurants"
+    other_request = "request_hotel"
+
+    def name(self) -> Text:
+        return "validate_restaurant_form"
+
+    def validate_cuisine(self, value: Any, dispatcher: CollectingDispatcher,
+                         tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return self._checked("cuisine", normalise_text(value) and str(value).strip().lower(),
+                             dispatcher, tracker)

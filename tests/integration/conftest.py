@@ -158,8 +158,8 @@ def say(url, sender, message):
 
 
 # (user message, the bot responses expected in reply, in order)
-# The digressions come at the check-out question, a point no training story digresses at, so
-# the dialogue policy (not memoization) has to bring the conversation back.
+# The digressions inside the hotel form are the dialogue policy's to answer (the form rejects
+# them) and to bring the conversation back from (it runs the form again).
 CONVERSATION = [
     ("I need a hotel in Rome", ["utter_ask_startdate"]),
     ("from tomorrow", ["utter_ask_enddate"]),

@@ -1,9 +1,21 @@
-"""The example bot's search actions (SQLite-backed), without a running action server."""
+"""The example bot's custom actions (searches, the forms' validation, dates), without a running
+action server."""
+import asyncio
+import datetime
 import sys
 from pathlib import Path
 
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "example_bot"))
-from actions.actions import search_hotel, search_restaurant  # noqa: E402
+from actions.actions import (  # noqa: E402
+    ActionSearchHotel, ValidateHotelForm, ValidateRestaurantForm, search_hotel, search_restaurant,
+    value_before_last_message)
+from actions.dates import parse_date  # noqa: E402
+
+TODAY = datetime.date(2026, 12, 1)  # a Tuesday
 
 
 def test_an_exact_match_is_described_without_caveats():
@@ -19,3 +31,117 @@ def test_unmatched_wishes_are_relaxed_and_said_so():
 def test_unknown_or_missing_cities_get_a_graceful_answer():
     assert "Atlantis" in search_hotel("Atlantis") and "don't have" in search_hotel("Atlantis")
     assert "tell me a city" in search_restaurant(None)
+
+
+@pytest.mark.parametrize("text, after, expected", [
+    ("tomorrow", None, "2026-12-02"), ("tonight", None, "2026-12-01"),
+    ("the day after tomorrow", None, "2026-12-03"), ("friday", None, "2026-12-04"),
+    ("next friday", None, "2026-12-04"), ("tuesday", None, "2026-12-08"),
+    ("sunday", "2026-12-11", "2026-12-13"), ("the day after", "2026-12-04", "2026-12-05"),
+    ("until sunday", None, "2026-12-06"), ("this weekend", None, "2026-12-05"),
+    ("march 3rd", None, "2027-03-03"), ("the 12th of may", None, "2027-05-12"),
+    ("12 May", None, "2027-05-12"), ("march 8th", "2027-03-10", "2027-03-08"),
+    ("the 15th", None, "2026-12-15"), ("the 1st", "2026-12-04", "2027-01-01"),
+    ("2026-12-24", None, "2026-12-24"), ("Sunday!", None, "2026-12-06"),
+])
+def test_dates_people_give_are_read(text, after, expected):
+    reference = datetime.date.fromisoformat(after) if after else None
+    assert parse_date(text, TODAY, after=reference) == datetime.date.fromisoformat(expected)
+
+
+@pytest.mark.parametrize("text", ["", None, "soon", "the 31st of february", "march 40th",
+                                  "whenever", "42"])
+def test_what_is_not_a_date_reads_as_none(text):
+    assert parse_date(text, TODAY) is None
+
+
+def tracker(slots=None, events=(), intent="inform", requested=None):
+    slots = {"requested_slot": requested, **(slots or {})}
+    return Tracker("test", slots, {"intent": {"name": intent}, "entities": []}, list(events),
+                   False, None, {"name": "hotel_form"}, "action_listen")
+
+
+class FixedDayHotelForm(ValidateHotelForm):
+    @staticmethod
+    def today():
+        return TODAY
+
+
+def responses(dispatcher):
+    return [m["response"] for m in dispatcher.messages]
+
+
+def test_a_city_without_places_is_rejected_and_a_known_one_normalised():
+    dispatcher = CollectingDispatcher()
+    form = ValidateHotelForm()
+    assert form.validate_location("Atlantis", dispatcher, tracker(), {}) == {"location": None}
+    assert responses(dispatcher) == ["utter_unknown_city"]
+    assert "Rome" in dispatcher.messages[0]["cities"]
+    assert form.validate_location("rome", CollectingDispatcher(), tracker(), {}) == {
+        "location": "Rome"}
+    # the restaurant form knows the restaurants' cities
+    assert ValidateRestaurantForm().validate_location(
+        "Madrid", CollectingDispatcher(), tracker(), {}) == {"location": "Madrid"}
+
+
+def test_a_check_out_not_after_the_check_in_is_asked_again():
+    form, dispatcher = FixedDayHotelForm(), CollectingDispatcher()
+    before = tracker({"startdate": "march 10th"}, requested="enddate")
+    assert form.validate_enddate("march 8th", dispatcher, before, {}) == {"enddate": None}
+    assert form.validate_enddate("march 10th", dispatcher, before, {}) == {"enddate": None}
+    assert responses(dispatcher) == ["utter_enddate_not_after_startdate"] * 2
+    # a weekday is the first one after the check-in
+    assert form.validate_enddate("sunday", CollectingDispatcher(), before, {}) == {
+        "enddate": "sunday"}
+
+
+def test_a_later_check_in_clears_an_absolute_check_out_before_it():
+    form, dispatcher = FixedDayHotelForm(), CollectingDispatcher()
+    state = tracker({"startdate": "march 20th", "enddate": "march 12th"}, requested="people")
+    checked = form.validate_startdate("march 20th", dispatcher, state, {})
+    assert checked == {"startdate": "march 20th", "enddate": None}
+    assert "utter_enddate_not_after_startdate" in responses(dispatcher)
+
+
+def test_dates_it_cannot_read_are_asked_again():
+    dispatcher = CollectingDispatcher()
+    assert FixedDayHotelForm().validate_startdate("soonish", dispatcher, tracker(), {}) == {
+        "startdate": None}
+    assert responses(dispatcher) == ["utter_unknown_date"]
+
+
+@pytest.mark.parametrize("said, kept", [("four", "4"), ("3 people", "3"), ("20", "20"),
+                                        ("0", None), ("21", None), ("lots", None)])
+def test_group_sizes_are_read_and_checked(said, kept):
+    dispatcher = CollectingDispatcher()
+    assert ValidateHotelForm().validate_people(said, dispatcher, tracker(), {}) == {"people": kept}
+    assert responses(dispatcher) == ([] if kept else ["utter_wrong_people"])
+
+
+def test_a_changed_detail_is_acknowledged_but_an_answer_is_not():
+    events = [{"event": "slot", "name": "people", "value": "2"},
+              {"event": "user", "text": "actually make it 3 people"}]
+    assert value_before_last_message(tracker(events=events), "people") == "2"
+    dispatcher = CollectingDispatcher()
+    form = ValidateHotelForm()
+    form.validate_people("3", dispatcher, tracker(events=events, requested="price"), {})
+    assert responses(dispatcher) == ["utter_correct_people"]
+    assert dispatcher.messages[0]["people"] == "3"
+    answer = CollectingDispatcher()  # the answer to the question asked
+    form.validate_people("3", answer, tracker(events=events, requested="people"), {})
+    assert answer.messages == []
+
+
+def test_a_request_for_the_other_booking_rejects_the_form():
+    state = tracker({"location": "Rome"}, intent="request_restaurant", requested="startdate")
+    events = asyncio.run(ValidateHotelForm().run(CollectingDispatcher(), state, {}))
+    assert events == [{"event": "action_execution_rejected", "name": "hotel_form",
+                       "policy": None, "confidence": None, "timestamp": None}]
+
+
+def test_a_search_with_a_detail_missing_does_not_run():
+    dispatcher = CollectingDispatcher()
+    state = tracker({"location": "Rome", "startdate": "friday", "people": "2", "price": "cheap"})
+    events = ActionSearchHotel().run(dispatcher, state, {})
+    assert events == [{"event": "slot", "name": "hotel", "value": None, "timestamp": None}]
+    assert responses(dispatcher) == ["utter_more_info_hotel"]
