@@ -21,10 +21,6 @@ from actions.actions import search_hotel, search_restaurant  # noqa: E402
 
 REQUIRED = {"hotel": ("location", "startdate", "enddate", "people", "price"),
             "restaurant": ("location", "cuisine", "people", "price")}
-DETAILS = ("location", "startdate", "enddate", "people", "price", "cuisine")
-# the entity an answer to each question comes as ("date" fills the date asked for)
-ANSWER_ENTITY = {"location": "location", "startdate": "date", "enddate": "date",
-                 "people": "people", "price": "price", "cuisine": "cuisine"}
 VALUES = {
     "location": ["Rome", "Paris", "Berlin", "London", "Madrid", "Lisbon", "Vienna",
                  "Amsterdam", "Barcelona", "Prague"],

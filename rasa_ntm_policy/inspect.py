@@ -39,7 +39,7 @@ def load_ntm_policy(model: Path, storage_dir: Path):
     from rasa_ntm_policy.policy import NTMPolicy
 
     storage, metadata = LocalModelStorage.from_model_archive(storage_dir, model)
-    for name, node in metadata.predict_schema.nodes.items():
+    for node in metadata.predict_schema.nodes.values():
         if node.uses is NTMPolicy:
             context = ExecutionContext(metadata.predict_schema, metadata.model_id)
             config = {**NTMPolicy.get_default_config(), **node.config}

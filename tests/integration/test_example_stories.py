@@ -1,26 +1,20 @@
 """The example bot's stories: written by example_bot/make_stories.py, and consistent with its
 domain's forms."""
-import importlib.util
 from pathlib import Path
 
 import yaml
 
+from tests.bench_scripts import script_module
+
 BOT = Path(__file__).resolve().parents[2] / "example_bot"
-
-
-def make_stories():
-    spec = importlib.util.spec_from_file_location("make_stories", BOT / "make_stories.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+make_stories = script_module(BOT / "make_stories.py", "make_stories")
 
 
 def test_the_committed_stories_are_the_generators_output(tmp_path, monkeypatch):
-    module = make_stories()
-    monkeypatch.setattr(module, "HERE", tmp_path)
+    monkeypatch.setattr(make_stories, "HERE", tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "tests").mkdir()
-    module.main()
+    make_stories.main()
     for name in ("data/stories.yml", "tests/test_stories.yml"):
         assert (tmp_path / name).read_text() == (BOT / name).read_text(), (
             f"{name} is out of date: run `python make_stories.py` in example_bot/")
@@ -29,7 +23,7 @@ def test_the_committed_stories_are_the_generators_output(tmp_path, monkeypatch):
 def test_the_forms_required_slots_are_the_generators():
     forms = yaml.safe_load((BOT / "domain.yml").read_text())["forms"]
     assert {name: tuple(form["required_slots"]) for name, form in forms.items()} == {
-        f"{task}_form": slots for task, slots in make_stories().REQUIRED.items()}
+        f"{task}_form": slots for task, slots in make_stories.REQUIRED.items()}
 
 
 def test_the_test_stories_cover_what_the_bot_must_handle():
