@@ -18,11 +18,15 @@ install: $(VENV)/.installed
 lint: install
 	$(VENV)/bin/ruff check .
 
+# Two pytest workers; each module's tests stay in one worker, in the order tests/conftest.py
+# gives (the example bot's first and last).
+TEST_WORKERS ?= 2
+
 test: install
-	$(VENV)/bin/python -m pytest tests
+	$(VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-fast: install
-	$(VENV)/bin/python -m pytest tests -m "not slow"
+	$(VENV)/bin/python -m pytest tests -m "not slow" -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 run: install
 	scripts/run_example_bot.sh $(abspath $(VENV))

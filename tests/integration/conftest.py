@@ -1,6 +1,7 @@
 """What the example bot's integration tests share: its model (trained once per session), and
 servers started on free loopback ports."""
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -28,13 +29,32 @@ def run(args, cwd=BOT, timeout=1500):
 
 @pytest.fixture(scope="session")
 def model(tmp_path_factory):
-    """The example bot trained with `rasa train` (NLU and dialogue, the top-level config.yml)."""
-    out = tmp_path_factory.mktemp("models")
-    run([RASA, "train", "--config", str(ROOT / "config.yml"), "--domain", "domain.yml",
-         "--data", "data", "--out", str(out)])
-    models = sorted(out.glob("*.tar.gz"))
+    """The example bot trained with `rasa train` (NLU and dialogue, the top-level config.yml),
+    once per test run: with pytest-xdist the first worker to ask trains it, under a file lock
+    in the run's shared temporary directory, and the others wait for it and reuse it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "example_bot_model"
+    with open(shared / "example_bot_model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        models = sorted(out.glob("*.tar.gz"))
+        if not models:
+            run([RASA, "train", "--config", str(ROOT / "config.yml"), "--domain", "domain.yml",
+                 "--data", "data", "--out", str(out)])
+            models = sorted(out.glob("*.tar.gz"))
     assert len(models) == 1
     return models[0]
+
+
+@pytest.fixture(scope="session")
+def server(model, tmp_path_factory):
+    """One `rasa run` of the example bot with its action server and an SQLite tracker store,
+    shared by the tests that talk to one server: (URL, the database file)."""
+    directory = tmp_path_factory.mktemp("server")
+    database = directory / "tracker.db"
+    stores = {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(database)}}
+    with bot_servers(model, stores, 1, directory) as (urls, _):
+        yield urls[0], database
 
 
 def free_port():

@@ -1,4 +1,4 @@
-"""The example bot end to end: `rasa train`, `rasa test core`, and a conversation over REST.
+"""The example bot end to end: `rasa train`, `rasa test core`, and its memory drawn.
 
 Slow (it trains NLU and dialogue, a few minutes); run alone with `pytest tests/integration`.
 """
@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from tests.integration.conftest import BOT, CONVERSATION, RASA, bot_servers, run, say, tracker
+from tests.integration.conftest import BOT, RASA, run
 
 pytestmark = pytest.mark.slow  # trains the example bot with `rasa train`
 
@@ -32,28 +32,6 @@ def test_every_test_story_is_right(model, tmp_path):
     # the stories NTMPolicy still gets wrong (see the README); any other failure is a regression
     assert failed_names <= KNOWN_WRONG_STORIES, failed.read_text()
     assert accuracy["correct"] >= accuracy["total"] - len(KNOWN_WRONG_STORIES)
-
-
-@pytest.fixture
-def server(model, tmp_path):
-    """One `rasa run` with its action server and an SQLite tracker store: (URL, database)."""
-    database = tmp_path / "t.db"
-    stores = {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(database)}}
-    with bot_servers(model, stores, 1, tmp_path) as (urls, _):
-        yield urls[0], database
-
-
-def test_a_conversation_over_rest_digresses_and_returns_to_the_task(server):
-    url, database = server
-    sender = "ci-user"
-    for message, expected in CONVERSATION:
-        assert say(url, sender, message) == expected, message
-    # the conversation is in the SQLite tracker store
-    events = tracker(url, sender)["events"]
-    assert sum(e["event"] == "user" for e in events) == len(CONVERSATION)
-    policies = [e.get("policy") or "" for e in events if e["event"] == "action"]
-    assert any("NTMPolicy" in p for p in policies), policies
-    assert database.exists() and database.stat().st_size > 0
 
 
 def test_the_memory_of_a_task_switch_is_drawn_and_printed(model, tmp_path):

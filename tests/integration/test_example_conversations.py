@@ -6,16 +6,10 @@ holds the same ones with TEDPolicy in NTMPolicy's place."""
 import pytest
 
 from tests.bench_scripts import bench_module
-from tests.integration.conftest import bot_servers
+from tests.integration.conftest import CONVERSATION, say, tracker
 
 conversations = bench_module("example_bot_conversations")
 CONVERSATIONS = conversations.load_conversations()
-
-
-@pytest.fixture(scope="module")
-def url(model, tmp_path_factory):
-    with bot_servers(model, {}, 1, tmp_path_factory.mktemp("conversations")) as (urls, _):
-        yield urls[0]
 
 
 # Conversations the example bot gets wrong today (see the README and
@@ -33,11 +27,26 @@ def marked(conversation):
 @pytest.mark.slow  # trains the example bot with `rasa train`
 @pytest.mark.parametrize("conversation", [marked(c) for c in CONVERSATIONS],
                          ids=[c["name"] for c in CONVERSATIONS])
-def test_every_search_runs_with_what_the_person_said(url, conversation):
+def test_every_search_runs_with_what_the_person_said(server, conversation):
+    url, _ = server
     events = conversations.hold(url, "rest-" + conversation["name"].replace(" ", "-"),
                                 conversation["turns"])
     assert conversations.searches_in(events) == conversation["searches"], "\n".join(
         conversations.bot_texts(events))
+
+
+@pytest.mark.slow  # trains the example bot with `rasa train`
+def test_a_conversation_over_rest_digresses_and_returns_to_the_task(server):
+    url, database = server
+    sender = "ci-user"
+    for message, expected in CONVERSATION:
+        assert say(url, sender, message) == expected, message
+    # the conversation is in the SQLite tracker store
+    events = tracker(url, sender)["events"]
+    assert sum(e["event"] == "user" for e in events) == len(CONVERSATION)
+    policies = [e.get("policy") or "" for e in events if e["event"] == "action"]
+    assert any("NTMPolicy" in p for p in policies), policies
+    assert database.exists() and database.stat().st_size > 0
 
 
 def test_searches_are_read_from_the_tracker_at_the_moment_they_run():

@@ -29,10 +29,11 @@ def stores():
             "lock_store": {"type": "redis", "url": "127.0.0.1", "port": 6379, "db": 1}}
 
 
-@pytest.fixture
-def servers(model, stores, tmp_path):
-    """Two `rasa run` servers on the shared stores and one action server: their base URLs."""
-    with bot_servers(model, stores, 2, tmp_path) as (urls, processes):
+@pytest.fixture(scope="module")
+def servers(model, stores, tmp_path_factory):
+    """Two `rasa run` servers on the shared stores and one action server: their base URLs and
+    processes. Shared by this module's tests; the last one kills a server."""
+    with bot_servers(model, stores, 2, tmp_path_factory.mktemp("scale-out")) as (urls, processes):
         yield urls, processes
 
 
