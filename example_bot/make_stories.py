@@ -181,7 +181,7 @@ class Story:
 # How people say things, for the test stories: "{}" is the annotated entity.
 PHRASES = {
     "greet": ["hello there!", "hi", "hey, good evening"],
-    "affirm": ["yes, sounds great", "perfect, thanks", "yes please", "that works"],
+    "affirm": ["yes, sounds great", "perfect, that one", "yes please", "that works"],
     "deny": ["no, not really", "hmm, no"],
     "thank": ["thanks so much", "thank you"],
     "goodbye": ["bye!", "goodbye then"],
@@ -329,15 +329,22 @@ def stories() -> List[Story]:
         s.user("affirm").bot("utter_happy")
 
     # a task switch: another booking in the middle of one, then back to the first
-    for outer, inner, at in (("hotel", "restaurant", "startdate"),
-                             ("hotel", "restaurant", "enddate"),
-                             ("hotel", "restaurant", "people"),
-                             ("hotel", "restaurant", "price"),
-                             ("restaurant", "hotel", "cuisine"),
-                             ("restaurant", "hotel", "people")):
+    switches = (("hotel", "restaurant", "startdate"), ("hotel", "restaurant", "enddate"),
+                ("hotel", "restaurant", "people"), ("hotel", "restaurant", "price"),
+                ("restaurant", "hotel", "cuisine"), ("restaurant", "hotel", "people"))
+    for outer, inner, at in switches:
         s = story(f"{outer} interrupted at the {at} question by a {inner}, then resumed")
         s.request(outer, location=s.value("location")).fill(until=at)
         s.request(inner).fill().user("affirm").bot("utter_happy")
+        s.run_form(f"{outer}_form").fill().user("affirm").bot("utter_happy")
+    # the same task switches with a digression on each side: before the switch, in the
+    # outer booking, and at the other booking's first question
+    for index, (outer, inner, at) in enumerate(switches):
+        before, inside = DIGRESSIONS[index % 3], DIGRESSIONS[(index + 1) % 3]
+        s = story(f"{outer} interrupted at the {at} question by a {inner}, {before} before "
+                  f"and {inside} inside, then resumed")
+        s.request(outer, location=s.value("location")).fill(until=at).digress(before)
+        s.request(inner).digress(inside).fill().user("affirm").bot("utter_happy")
         s.run_form(f"{outer}_form").fill().user("affirm").bot("utter_happy")
     s = story("hotel interrupted by a restaurant with a digression, then resumed")
     s.request("hotel").fill(until="enddate").request("restaurant").digress("explain").fill()

@@ -466,6 +466,13 @@ def known_cities(table: Text) -> List[Text]:
         return [row[0] for row in rows.fetchall()]
 
 
+def known_cuisines() -> List[Text]:
+    """The cuisines the restaurants serve, sorted."""
+    with _lock:
+        rows = _database().execute("SELECT DISTINCT cuisine FROM restaurants ORDER BY cuisine")
+        return [row[0] for row in rows.fetchall()]
+
+
 def value_before_last_message(tracker: Tracker, slot: Text) -> Any:
     """What slot held before the user's latest message (None if it was not set)."""
     value = None

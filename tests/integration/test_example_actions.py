@@ -2,17 +2,19 @@
 action server."""
 import asyncio
 import datetime
+import re
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "example_bot"))
 from actions.actions import (  # noqa: E402
-    ActionSearchHotel, ValidateHotelForm, ValidateRestaurantForm, search_hotel, search_restaurant,
-    value_before_last_message)
+    ActionSearchHotel, ValidateHotelForm, ValidateRestaurantForm, known_cities, known_cuisines,
+    search_hotel, search_restaurant, value_before_last_message)
 from actions.dates import parse_date  # noqa: E402
 
 TODAY = datetime.date(2026, 12, 1)  # a Tuesday
@@ -145,3 +147,36 @@ def test_a_search_with_a_detail_missing_does_not_run():
     events = ActionSearchHotel().run(dispatcher, state, {})
     assert events == [{"event": "slot", "name": "hotel", "value": None, "timestamp": None}]
     assert responses(dispatcher) == ["utter_more_info_hotel"]
+
+
+NLU = yaml.safe_load((Path(__file__).resolve().parents[2] / "example_bot" / "data" /
+                      "nlu.yml").read_text())["nlu"]
+
+
+def lookup(name):
+    """The entries of the NLU lookup table `name` in example_bot/data/nlu.yml, lower case."""
+    examples = next(block["examples"] for block in NLU if block.get("lookup") == name)
+    return {line[2:].strip().lower() for line in examples.splitlines() if line.startswith("- ")}
+
+
+def annotated(entity):
+    """The values of entity annotated in the NLU's intent examples, lower case."""
+    found = set()
+    for block in NLU:
+        for line in block.get("examples", "").splitlines() if "intent" in block else ():
+            found |= {m.lower() for m in re.findall(r"\[([^\]]+)\]\(" + entity + r"\)", line)}
+            found |= {m.lower() for m in re.findall(
+                r'\[[^\]]+\]\{"entity": "' + entity + r'", "value": "([^"]+)"', line)}
+    return found
+
+
+def test_the_nlu_knows_every_city_and_cuisine_the_searches_have():
+    # a place the search could find but the NLU can't tag can't be asked for: each one is in
+    # the lookup table and in at least one example (a lookup table alone is not enough for a
+    # word the NLU has never seen in a sentence)
+    cities = {c.lower() for c in known_cities("hotels") + known_cities("restaurants")}
+    cuisines = {c.lower() for c in known_cuisines()}
+    assert cities <= lookup("location")
+    assert cuisines <= lookup("cuisine")
+    assert cuisines <= annotated("cuisine")
+    assert cities <= annotated("location"), sorted(cities - annotated("location"))
