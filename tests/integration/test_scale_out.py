@@ -1,40 +1,84 @@
 """Scale-out: two `rasa run` servers of the example bot share a PostgreSQL tracker store and a
-Redis lock store (Rasa's setup behind a load balancer), with the real engines on loopback,
-started by scripts/services.sh. NTMPolicy keeps no conversation state in the process, so any
-server can answer any turn: conversations whose turns alternate between the servers, several
-at once, and one whose server is killed halfway, get the replies of the conversation held
-alone on one server.
+Redis lock store (Rasa's setup behind a load balancer), with the real engines on loopback, all
+started by scripts/run_cluster.sh with example_bot/endpoints.cluster.yml, as a user runs them.
+NTMPolicy keeps no conversation state in the process, so any server can answer any turn:
+conversations whose turns alternate between the servers, several at once, and one whose server
+is killed halfway, get the replies of the conversation held alone on one server.
 """
+import os
+import signal
 import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CONVERSATION, ROOT, bot_actions, bot_servers, say, tracker
+from tests.integration.conftest import (CONVERSATION, ENV, ROOT, bot_actions, free_port, say,
+                                        tracker)
 
 pytestmark = pytest.mark.slow  # trains the example bot and starts three servers
 
 EXPECTED = [expected for _, expected in CONVERSATION]
 
 
-@pytest.fixture(scope="module")
-def stores():
-    """The endpoints entries of the shared stores, once scripts/services.sh has started them."""
-    subprocess.run([str(ROOT / "scripts" / "services.sh")], check=True, capture_output=True,
-                   timeout=600)
-    return {"tracker_store": {"type": "SQL", "dialect": "postgresql", "url": "127.0.0.1",
-                              "port": 5432, "db": "rasa", "username": "rasa",
-                              "password": "rasa"},
-            "lock_store": {"type": "redis", "url": "127.0.0.1", "port": 6379, "db": 1}}
+def server_pid(port):
+    """The pid of the `rasa run` process started with --port port (from /proc, Linux)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"run" in args and b"-m" in args and args[args.index(b"run") - 1].endswith(b"rasa") \
+                and args[args.index(b"--port") + 1:][:1] == [str(port).encode()]:
+            return int(entry.name)
+    raise LookupError(f"no rasa run on port {port}")
+
+
+def wait_for_status(url, process, log, seconds=600):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        assert process.poll() is None, f"run_cluster.sh exited: {log.read_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(f"{url}/status", timeout=5):
+                return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"{url}: {log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
-def servers(model, stores, tmp_path_factory):
-    """Two `rasa run` servers on the shared stores and one action server: their base URLs and
-    processes. Shared by this module's tests; the last one kills a server."""
-    with bot_servers(model, stores, 2, tmp_path_factory.mktemp("scale-out")) as (urls, processes):
-        yield urls, processes
+def servers(model, tmp_path_factory):
+    """scripts/run_cluster.sh on free ports: the stores, an action server and two `rasa run`
+    servers. Yields the servers' base URLs and ports; stops the script (and with it
+    everything it started) after this module's tests, the last of which kills a server."""
+    ports = [free_port(), free_port()]
+    env = {**ENV, "VENV": str(Path(sys.executable).parents[1]), "ACTION_PORT": str(free_port()),
+           "RASA_PORTS": " ".join(map(str, ports))}
+    log = tmp_path_factory.mktemp("cluster") / "run_cluster.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([str(ROOT / "scripts" / "run_cluster.sh"), str(model)],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url in urls:
+            wait_for_status(url, process, log)
+        yield urls, ports
+    finally:
+        process.terminate()  # the script stops its servers on the way out
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 143, log.read_text()[-3000:]
+    for port in ports:  # nothing it started is left
+        with pytest.raises(LookupError):
+            server_pid(port)
 
 
 def hold(urls, sender, first=0):
@@ -71,10 +115,9 @@ def test_conversations_at_once_on_both_servers_lose_nothing(servers):
 
 
 def test_a_server_killed_halfway_and_the_other_carries_on(servers):
-    urls, processes = servers
+    urls, ports = servers
     sender, half = new_sender(), len(CONVERSATION) // 2
     replies = [say(urls[0], sender, message) for message, _ in CONVERSATION[:half]]
-    processes[0].kill()
-    processes[0].wait(timeout=30)
+    os.kill(server_pid(ports[0]), signal.SIGKILL)
     replies += [say(urls[1], sender, message) for message, _ in CONVERSATION[half:]]
     assert replies == EXPECTED
