@@ -1,24 +1,34 @@
-"""Latency of the example bot through a running server, under concurrent conversations (issue 5).
+"""The example bot through a running server under sustained load: latency, throughput, replies
+that must not depend on the load, and memory (issues 5 and 19).
 
 Starts the example bot's action server and `rasa run --enable-api` (REST channel from
-example_bot/credentials.yml, an in-memory tracker store: nothing is written to
-example_bot/tracker.db) on free ports, waits for both, holds one untimed warm-up conversation,
-then from this process runs --conversations conversations at once, each posting its messages one
-after another (the next when the reply to the previous has come) to /webhooks/rest/webhook with its
-own sender id. A conversation's messages are the user messages of one of the example bot's test
-stories (example_bot/tests/test_stories.yml: hotel and restaurant bookings with chitchat, "why do
-you need that?", corrections, "did that work?"), conversation i taking story i; with --rounds R
-each of the concurrent slots holds R conversations in turn. The time of a message is from sending
-the POST to having read the whole reply (NLU, the dialogue policies, custom actions on the action
-server, the bot's responses).
+example_bot/credentials.yml; an SQLite tracker store in a temporary directory by default, or
+`--tracker-store memory`) on free loopback ports, waits for both and holds one untimed warm-up
+conversation. Then --conversations conversations run at once, each posting its messages one
+after another (the next when the reply to the previous has come) to /webhooks/rest/webhook with
+its own sender id; each of the concurrent slots holds --rounds conversations in turn, so the
+load is conversations x rounds x --turns messages, and it stops early after --max-seconds. A
+conversation's script is --turns messages: the user messages of the example bot's test stories
+(example_bot/tests/test_stories.yml) and plain-language conversations
+(example_bot/tests/conversations.yml), one after another from script j's own starting point
+(hotel and restaurant bookings, task switches, chitchat, "why do you need that?",
+corrections). The time of a message is from sending the POST to having read the whole reply
+(NLU, the dialogue policies, custom actions on the action server, the bot's responses).
+
+After the load, every script is held once more alone (one conversation at a time), and each
+loaded conversation's bot actions, read from its tracker (the response texts vary by design),
+are compared with those of its script held alone: `mismatched_replies` counts the conversations
+whose actions differ. The resident memory of the `rasa run` process (with any children) is
+read after --memory-at messages (1,000 and 10,000 by default) and at the end.
 
 Writes bench/results/rest_load.json and rest_load.md: p50 / p99 / mean / max per message,
-messages per second over the load phase, errors, and which policies predicted the bot's actions.
-Both servers are stopped on exit, also after an error or Ctrl-C. A model is trained first
-(`rasa train --config ../config.yml --out models` in example_bot/) if example_bot/models has none.
+messages per second over the load phase, errors, mismatched replies, memory, and which policies
+predicted the bot's actions. Both servers are stopped on exit, also after an error or Ctrl-C. A
+model is trained first (`rasa train --config ../config.yml --out models` in example_bot/) if
+example_bot/models has none.
 
-  .venv/bin/python bench/rest_load.py                   # 8 conversations at once, 3 rounds
-  .venv/bin/python bench/rest_load.py --conversations 4 --rounds 3 \
+  .venv/bin/python bench/rest_load.py            # 50 conversations at once x 7 rounds x 30 turns
+  .venv/bin/python bench/rest_load.py --conversations 4 --rounds 2 --turns 10 \
       --model example_bot/models/X.tar.gz
 """
 import argparse
@@ -72,6 +82,51 @@ def conversations_from_stories(path: Path) -> List[Dict[str, Any]]:
     return out
 
 
+def scripts_from(sources: Sequence[Sequence[str]], turns: int) -> List[List[str]]:
+    """One script of exactly `turns` messages per source: script j is source j, then j + 1, ...
+    (round the list) one after another, cut at `turns`. [] when the sources hold no message."""
+    sources = [list(messages) for messages in sources if messages]
+    scripts = []
+    for j in range(len(sources) if turns > 0 else 0):
+        script: List[str] = []
+        k = j
+        while len(script) < turns:
+            script += sources[k % len(sources)]
+            k += 1
+        scripts.append(script[:turns])
+    return scripts
+
+
+def bot_actions(events: Sequence[Dict[str, Any]]) -> List[str]:
+    """The actions the bot took, in order (action_listen included), from a tracker's events."""
+    return [e["name"] for e in events if e.get("event") == "action"]
+
+
+def mismatched(conversations: Sequence[Dict[str, Any]], actions: Dict[str, List[str]],
+               alone: Dict[int, List[str]]) -> List[str]:
+    """The senders of conversations ({"sender", "script"}) whose bot actions differ from those
+    of their script held alone (a conversation with no tracker counts as different)."""
+    return [c["sender"] for c in conversations
+            if actions.get(c["sender"]) != alone.get(c["script"])]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process pid and its descendants, from /proc (Linux); 0 if gone."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def summarize(latencies_ms: Sequence[float], seconds: float, errors: int) -> Dict[str, Any]:
     values = np.asarray(latencies_ms, float)
     if values.size == 0:
@@ -110,8 +165,12 @@ def train_example_bot() -> Path:
 class Servers:
     """The action server and `rasa run`, each in its own process group, stopped on exit."""
 
-    def __init__(self, model: Path, logs: Path):
-        self.model, self.logs = model, logs
+    def __init__(self, model: Path, logs: Path, tracker_store: str = "memory"):
+        """tracker_store: "memory" (Rasa keeps the conversations in the process) or "sqlite"
+        (a database file in a temporary directory, gone on exit)."""
+        if tracker_store not in ("memory", "sqlite"):
+            raise ValueError(f"tracker_store must be 'memory' or 'sqlite', not {tracker_store!r}")
+        self.model, self.logs, self.tracker_store = model, logs, tracker_store
         self.processes: List[subprocess.Popen] = []
         self.actions_port, self.rasa_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.rasa_port}"
@@ -120,9 +179,12 @@ class Servers:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.TemporaryDirectory()
         endpoints = Path(self._tmp.name) / "endpoints.yml"
-        # no tracker_store: Rasa keeps the conversations in memory
-        endpoints.write_text(yaml.safe_dump(
-            {"action_endpoint": {"url": f"http://127.0.0.1:{self.actions_port}/webhook"}}))
+        settings: Dict[str, Any] = {
+            "action_endpoint": {"url": f"http://127.0.0.1:{self.actions_port}/webhook"}}
+        if self.tracker_store == "sqlite":  # without a tracker_store Rasa keeps them in memory
+            settings["tracker_store"] = {"type": "SQL", "dialect": "sqlite",
+                                         "db": str(Path(self._tmp.name) / "tracker.db")}
+        endpoints.write_text(yaml.safe_dump(settings))
         try:
             self._start("actions", [RASA, "run", "actions", "--actions", "actions", "--port",
                                     str(self.actions_port)])
@@ -135,6 +197,10 @@ class Servers:
             self.__exit__(None, None, None)
             raise
         return self
+
+    @property
+    def rasa_pid(self) -> int:
+        return self.processes[1].pid
 
     def _start(self, name: str, command: List[str]) -> None:
         log = open(self.logs / f"{name}.log", "w")
@@ -181,7 +247,7 @@ class Servers:
 # --- the load ----------------------------------------------------------------------------------
 
 async def converse(session, url: str, sender: str, messages: Sequence[str], timeout: float,
-                   record: List[Dict[str, Any]]) -> None:
+                   record: List[Dict[str, Any]], on_message=None) -> None:
     import aiohttp
 
     for turn, message in enumerate(messages):
@@ -201,36 +267,53 @@ async def converse(session, url: str, sender: str, messages: Sequence[str], time
             entry["ms"] = (time.perf_counter() - t0) * 1000
             entry["error"] = f"{type(error).__name__}: {error}"
         record.append(entry)
+        if on_message is not None:
+            on_message(len(record))
 
 
-async def load(url: str, conversations: List[Dict[str, Any]], slots: int, rounds: int,
-               timeout: float, run_id: str) -> Dict[str, Any]:
+async def load(url: str, scripts: Sequence[Sequence[str]], slots: int, rounds: int,
+               timeout: float, run_id: str, max_seconds: float = float("inf"),
+               on_message=None) -> Dict[str, Any]:
+    """slots conversations at once, each slot holding rounds conversations in turn;
+    conversation k has script k % len(scripts) and sender id "<run_id>-<k>". No new
+    conversation starts after max_seconds.
+    on_message(messages so far) is called after every reply.
+    -> {"record": one entry per message, "seconds", "conversations": [{"sender", "script"}]}"""
     import aiohttp
 
     record: List[Dict[str, Any]] = []
-    senders: List[str] = []
+    conversations: List[Dict[str, Any]] = []
+    start = time.perf_counter()
 
     async def slot(i: int) -> None:
         for r in range(rounds):
+            if time.perf_counter() - start > max_seconds:
+                return
             k = i + r * slots
-            sender = f"load-{run_id}-{k}"
-            senders.append(sender)
-            await converse(session, url, sender,
-                           conversations[k % len(conversations)]["messages"], timeout, record)
+            conversation = {"sender": f"{run_id}-{k}", "script": k % len(scripts)}
+            conversations.append(conversation)
+            await converse(session, url, conversation["sender"], scripts[conversation["script"]],
+                           timeout, record, on_message)
 
     async with aiohttp.ClientSession() as session:
-        start = time.perf_counter()
         await asyncio.gather(*(slot(i) for i in range(slots)))
-        seconds = time.perf_counter() - start
-    return {"record": record, "seconds": seconds, "senders": senders}
+    return {"record": record, "seconds": time.perf_counter() - start,
+            "conversations": conversations}
 
 
-def predicted_by(url: str, senders: Sequence[str]) -> Dict[str, int]:
-    """How many of the bot's actions each policy predicted, from the conversations' trackers."""
-    counts: Counter = Counter()
+def tracker_events(url: str, senders: Sequence[str]) -> Dict[str, List[Dict[str, Any]]]:
+    """{sender: the events of its tracker}, read from the server."""
+    events = {}
     for sender in senders:
         with urllib.request.urlopen(f"{url}/conversations/{sender}/tracker", timeout=60) as r:
-            events = json.loads(r.read())["events"]
+            events[sender] = json.loads(r.read())["events"]
+    return events
+
+
+def predicted_by(events_by_sender: Dict[str, List[Dict[str, Any]]]) -> Dict[str, int]:
+    """How many of the bot's actions each policy predicted, over the conversations' events."""
+    counts: Counter = Counter()
+    for events in events_by_sender.values():
         for event in events:
             # actions without a policy are the session start's (action_session_start, listen)
             if event.get("event") == "action" and event.get("policy"):
@@ -239,20 +322,28 @@ def predicted_by(url: str, senders: Sequence[str]) -> Dict[str, int]:
 
 
 def markdown(report: Dict[str, Any]) -> str:
-    s, w = report["load"], report["warmup"]
+    s, w, settings = report["load"], report["warmup"], report["settings"]
     lines = [f"# The example bot through `rasa run` under load ({report['date']})", "",
              f"Machine: {report['machine']['description']}. Model `{report['model']}`; "
-             f"{report['settings']['conversations']} conversations at once "
-             f"x {report['settings']['rounds']} round(s), messages from "
-             "example_bot/tests/test_stories.yml, posted to the REST webhook; in-memory tracker "
-             "store.", "",
+             f"{settings['conversations']} conversations at once x {settings['rounds']} "
+             f"round(s) of {settings['turns']}-message scripts (test stories and plain-language "
+             "conversations of example_bot/tests/), posted to the REST webhook; "
+             f"{settings['tracker_store']} tracker store.", "",
              "| phase | messages | errors | p50 ms | p99 ms | mean ms | max ms | messages/s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, part in (("warm-up (1 conversation)", w), ("load", s)):
         lines.append(f"| {name} | {part['messages']} | {part['errors']} | {part.get('p50_ms')} | "
                      f"{part.get('p99_ms')} | {part.get('mean_ms')} | {part.get('max_ms')} | "
                      f"{part.get('messages_per_second')} |")
-    lines += ["", "Bot actions by predicting policy (load phase): "
+    lines += ["", f"Conversations whose bot actions differ from their script held alone: "
+              f"**{report['mismatched_replies']}** of {report['load_conversations']}.", ""]
+    memory = report["memory_mb"]
+    if memory:
+        lines += ["Resident memory of `rasa run`: " + ", ".join(
+            f"{m['mb']} MB after {m['messages']} messages" for m in memory)
+            + (f" (last / first: {report['memory_growth']})" if report.get("memory_growth")
+               else "") + ".", ""]
+    lines += ["Bot actions by predicting policy (load phase): "
               + ", ".join(f"{k} {v}" for k, v in report["predicted_by"].items()), ""]
     if report["error_samples"]:
         lines += ["Errors (first few): " + "; ".join(report["error_samples"]), ""]
@@ -261,33 +352,66 @@ def markdown(report: Dict[str, Any]) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=8,
+    parser.add_argument("--conversations", type=int, default=50,
                         help="conversations held at the same time")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=7,
                         help="conversations each concurrent slot holds one after another")
+    parser.add_argument("--turns", type=int, default=30, help="messages per conversation")
+    parser.add_argument("--max-seconds", type=float, default=1800.0,
+                        help="no new conversation starts after this many seconds of load")
+    parser.add_argument("--memory-at", type=int, nargs="*", default=[1000, 10000],
+                        help="read the server's resident memory after these many messages")
+    parser.add_argument("--tracker-store", choices=("sqlite", "memory"), default="sqlite")
     parser.add_argument("--model", type=Path, default=None,
                         help="a trained example-bot model (default: newest in example_bot/models, "
                              "trained first if there is none)")
     parser.add_argument("--stories", type=Path, default=BOT / "tests" / "test_stories.yml")
+    parser.add_argument("--plain", type=Path, default=BOT / "tests" / "conversations.yml",
+                        help="plain-language conversations (their `turns`)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per message")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--logs", type=Path, default=WORK, help="where the servers' logs go")
     args = parser.parse_args(argv)
+    if min(args.conversations, args.rounds, args.turns) < 1:
+        parser.error("--conversations, --rounds and --turns must be at least 1")
     # SIGTERM ends the run like Ctrl-C: the servers are stopped on the way out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     model = (args.model.resolve() if args.model else newest_model(BOT / "models")
              or train_example_bot())
-    conversations = conversations_from_stories(args.stories)
+    sources = [c["messages"] for c in conversations_from_stories(args.stories)]
+    sources += [c["turns"] for c in yaml.safe_load(args.plain.read_text())["conversations"]]
+    scripts = scripts_from(sources, args.turns)
     started = datetime.datetime.now().astimezone()
     run_id = started.strftime("%H%M%S")
-    with Servers(model, args.logs) as servers:
+    memory: List[Dict[str, Any]] = []
+    with Servers(model, args.logs, args.tracker_store) as servers:
         print(f"servers up: rasa {servers.url}, actions port {servers.actions_port}", flush=True)
-        warm = asyncio.run(load(servers.url, conversations[:1], 1, 1, args.timeout,
-                                f"{run_id}-warmup"))
-        result = asyncio.run(load(servers.url, conversations, args.conversations, args.rounds,
-                                  args.timeout, run_id))
-        policies = predicted_by(servers.url, result["senders"])
+        warm = asyncio.run(load(servers.url, scripts[:1], 1, 1, args.timeout,
+                                f"warmup-{run_id}"))
+        marks = sorted(args.memory_at)
+
+        def on_message(count: int) -> None:
+            while marks and count >= marks[0]:
+                memory.append({"messages": marks.pop(0),
+                               "mb": round(rss_bytes(servers.rasa_pid) / 2**20, 1)})
+
+        result = asyncio.run(load(servers.url, scripts, args.conversations, args.rounds,
+                                  args.timeout, f"load-{run_id}", args.max_seconds,
+                                  on_message))
+        memory.append({"messages": len(result["record"]),
+                       "mb": round(rss_bytes(servers.rasa_pid) / 2**20, 1)})
+        print(f"load done: {len(result['record'])} messages; holding each script alone",
+              flush=True)
+        used = sorted({c["script"] for c in result["conversations"]})
+        alone_senders = {j: asyncio.run(load(servers.url, [scripts[j]], 1, 1, args.timeout,
+                                             f"alone-{run_id}-{j}"))["conversations"][0]["sender"]
+                         for j in used}
+        alone_events = tracker_events(servers.url, list(alone_senders.values()))
+        alone = {j: bot_actions(alone_events[sender]) for j, sender in alone_senders.items()}
+        events = tracker_events(servers.url, [c["sender"] for c in result["conversations"]])
+    actions = {sender: bot_actions(e) for sender, e in events.items()}
+    different = mismatched(result["conversations"], actions, alone)
     errors = [e for e in result["record"] if "error" in e]
     ok = [e["ms"] for e in result["record"] if "error" not in e]
     warm_ok = [e["ms"] for e in warm["record"] if "error" not in e]
@@ -298,14 +422,22 @@ def main(argv=None):
         "machine": machine(),
         "model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model),
         "settings": {"conversations": args.conversations, "rounds": args.rounds,
-                     "stories": str(args.stories), "timeout_s": args.timeout,
-                     "tracker_store": "in memory"},
+                     "turns": args.turns, "max_seconds": args.max_seconds,
+                     "stories": str(args.stories), "plain": str(args.plain),
+                     "scripts": len(scripts), "timeout_s": args.timeout,
+                     "tracker_store": args.tracker_store},
         "warmup": summarize(warm_ok, warm["seconds"],
                             sum("error" in e for e in warm["record"])),
         "load": summarize(ok, result["seconds"], len(errors)),
+        "load_conversations": len(result["conversations"]),
+        "mismatched_replies": len(different),
+        "mismatched_senders": different[:20],
+        "memory_mb": memory,
+        "memory_growth": (round(memory[-1]["mb"] / memory[0]["mb"], 3)
+                          if len(memory) > 1 and memory[0]["mb"] else None),
         "empty_replies": sum(bool(e.get("empty")) for e in result["record"]),
         "per_turn_p50_ms": _per_turn(result["record"]),
-        "predicted_by": policies,
+        "predicted_by": predicted_by(events),
         "error_samples": sorted({e["error"] for e in errors})[:5],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }

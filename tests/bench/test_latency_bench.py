@@ -1,6 +1,10 @@
 """The pure parts of the latency benchmarks (bench/latency.py, bench/rest_load.py): the trackers
 have exactly the turns asked for, percentiles and the JSON / markdown aggregation. No training."""
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
@@ -140,6 +144,53 @@ def test_rest_load_conversations_and_summary():
     assert rest_load._per_turn([{"turn": 0, "ms": 1.0}, {"turn": 0, "ms": 3.0},
                                 {"turn": 1, "ms": 5.0}, {"turn": 1, "ms": 9.0, "error": "x"}]) \
         == [2.0, 5.0]
+
+
+def test_rest_load_scripts_are_the_sources_one_after_another_cut_at_the_turns():
+    sources = [["a1", "a2"], [], ["b1"], ["c1", "c2", "c3"]]
+    scripts = rest_load.scripts_from(sources, 4)
+    # one per source with messages, each from its own starting point, round the list
+    assert scripts == [["a1", "a2", "b1", "c1"], ["b1", "c1", "c2", "c3"],
+                       ["c1", "c2", "c3", "a1"]]
+    assert rest_load.scripts_from(sources, 1) == [["a1"], ["b1"], ["c1"]]
+    assert rest_load.scripts_from([["a"]], 3) == [["a", "a", "a"]]
+    assert rest_load.scripts_from([[], []], 5) == [] == rest_load.scripts_from(sources, 0)
+
+
+def test_rest_load_counts_the_conversations_whose_actions_differ_from_alone():
+    events = [{"event": "action", "name": "action_session_start"},
+              {"event": "user", "text": "hi"}, {"event": "action", "name": "utter_greet"},
+              {"event": "slot", "name": "x"}, {"event": "action", "name": "action_listen"}]
+    assert rest_load.bot_actions(events) == ["action_session_start", "utter_greet",
+                                             "action_listen"]
+    alone = {0: ["a", "b"], 1: ["c"]}
+    conversations = [{"sender": "s0", "script": 0}, {"sender": "s1", "script": 1},
+                     {"sender": "s2", "script": 0}, {"sender": "s3", "script": 1}]
+    actions = {"s0": ["a", "b"], "s1": ["c"], "s2": ["a", "c"]}  # s3 has no tracker
+    assert rest_load.mismatched(conversations, actions, alone) == ["s2", "s3"]
+    assert rest_load.mismatched(conversations[:2], actions, alone) == []
+
+
+def test_rest_load_reads_the_resident_memory_of_a_process_and_its_children():
+    own = rest_load.rss_bytes(os.getpid())
+    assert own > 10 * 2**20  # this process has pytest and numpy loaded
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for _ in range(50):  # until the child has started
+            with_child = rest_load.rss_bytes(os.getpid())
+            if with_child > own + 2**20:
+                break
+            time.sleep(0.1)
+        assert with_child > own + 2**20
+    finally:
+        child.kill()
+        child.wait()
+    assert rest_load.rss_bytes(child.pid) == 0  # gone
+
+
+def test_rest_load_servers_refuse_an_unknown_tracker_store(tmp_path):
+    with pytest.raises(ValueError, match="tracker_store"):
+        rest_load.Servers(tmp_path / "model.tar.gz", tmp_path, "redis")
 
 
 def test_default_model_is_the_redp_benchmarks_full_data_model_of_the_same_options(tmp_path,
