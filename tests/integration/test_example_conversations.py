@@ -12,20 +12,8 @@ conversations = bench_module("example_bot_conversations")
 CONVERSATIONS = conversations.load_conversations()
 
 
-# Conversations the example bot gets wrong today (see the README and
-# bench/results/example_bot_conversations.md): an expected failure, reported as such.
-KNOWN_WRONG = {"a long conversation of two bookings and many digressions"}
-
-
-def marked(conversation):
-    if conversation["name"] in KNOWN_WRONG:
-        return pytest.param(conversation, marks=pytest.mark.xfail(
-            reason="NTMPolicy loses its way in the second booking after many digressions"))
-    return conversation
-
-
 @pytest.mark.slow  # trains the example bot with `rasa train`
-@pytest.mark.parametrize("conversation", [marked(c) for c in CONVERSATIONS],
+@pytest.mark.parametrize("conversation", CONVERSATIONS,
                          ids=[c["name"] for c in CONVERSATIONS])
 def test_every_search_runs_with_what_the_person_said(server, conversation):
     url, _ = server
