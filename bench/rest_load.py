@@ -110,6 +110,17 @@ def mismatched(conversations: Sequence[Dict[str, Any]], actions: Dict[str, List[
             if actions.get(c["sender"]) != alone.get(c["script"])]
 
 
+def first_difference(loaded: Optional[List[str]], alone: List[str],
+                     conversation: Dict[str, Any]) -> Dict[str, Any]:
+    """Where a loaded conversation's bot actions first differ from its script held alone, with
+    a few actions either side (for the report)."""
+    loaded = loaded or []
+    at = next((i for i, (a, b) in enumerate(zip(loaded, alone)) if a != b),
+              min(len(loaded), len(alone)))
+    return {**conversation, "at": at, "loaded": loaded[max(0, at - 3):at + 3],
+            "alone": alone[max(0, at - 3):at + 3]}
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of process pid and its descendants, from /proc (Linux); 0 if gone."""
     total = 0
@@ -432,6 +443,9 @@ def main(argv=None):
         "load_conversations": len(result["conversations"]),
         "mismatched_replies": len(different),
         "mismatched_senders": different[:20],
+        "mismatch_samples": [first_difference(actions.get(c["sender"]), alone[c["script"]],
+                                              c) for c in result["conversations"]
+                             if c["sender"] in different[:5]],
         "memory_mb": memory,
         "memory_growth": (round(memory[-1]["mb"] / memory[0]["mb"], 3)
                           if len(memory) > 1 and memory[0]["mb"] else None),

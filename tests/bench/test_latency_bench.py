@@ -169,6 +169,9 @@ def test_rest_load_counts_the_conversations_whose_actions_differ_from_alone():
     actions = {"s0": ["a", "b"], "s1": ["c"], "s2": ["a", "c"]}  # s3 has no tracker
     assert rest_load.mismatched(conversations, actions, alone) == ["s2", "s3"]
     assert rest_load.mismatched(conversations[:2], actions, alone) == []
+    assert rest_load.first_difference(["x", "a", "b", "c"], ["x", "a", "d"], {"sender": "s"}) \
+        == {"sender": "s", "at": 2, "loaded": ["x", "a", "b", "c"], "alone": ["x", "a", "d"]}
+    assert rest_load.first_difference(None, ["a"], {})["at"] == 0
 
 
 def test_rest_load_reads_the_resident_memory_of_a_process_and_its_children():
