@@ -57,7 +57,7 @@ RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "work" / "rest_load"
 RASA = str(Path(sys.executable).with_name("rasa"))
 ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL": "WARNING",
-       "TF_CPP_MIN_LOG_LEVEL": "2"}
+       "TF_CPP_MIN_LOG_LEVEL": "2", "VENV": str(Path(RASA).parents[1])}
 
 
 # --- the conversations -------------------------------------------------------------------------
@@ -197,7 +197,7 @@ class Servers:
                                          "db": str(Path(self._tmp.name) / "tracker.db")}
         endpoints.write_text(yaml.safe_dump(settings))
         try:
-            self._start("actions", [RASA, "run", "actions", "--actions", "actions", "--port",
+            self._start("actions", ["bash", str(ROOT / "scripts" / "run_actions.sh"),
                                     str(self.actions_port)])
             self._start("rasa", [RASA, "run", "-m", str(self.model), "--enable-api",
                                  "--port", str(self.rasa_port), "--credentials",

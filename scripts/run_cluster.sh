@@ -38,7 +38,7 @@ stop() {
 trap stop EXIT
 trap 'exit 143' TERM INT
 
-"$venv/bin/rasa" run actions --actions actions --port "$action_port" &
+VENV="$venv" "$root/scripts/run_actions.sh" "$action_port" &
 pids+=($!)
 for port in $ports; do
   "$venv/bin/rasa" run -m "$model" --enable-api --port "$port" --credentials credentials.yml \

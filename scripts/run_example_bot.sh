@@ -7,7 +7,7 @@ venv="${1:-$root/.venv}"
 export RASA_TELEMETRY_ENABLED=false
 cd "$root/example_bot"
 "$venv/bin/rasa" train --config ../config.yml --domain domain.yml --data data --out models
-"$venv/bin/rasa" run actions --actions actions --port 5055 > actions.log 2>&1 &
+VENV="$venv" "$root/scripts/run_actions.sh" 5055 > actions.log 2>&1 &
 actions_pid=$!
 trap 'kill $actions_pid 2>/dev/null || true' EXIT
 "$venv/bin/rasa" shell -m models --endpoints endpoints.yml

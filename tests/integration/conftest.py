@@ -17,7 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "example_bot"
 RASA = str(Path(sys.executable).with_name("rasa"))
-ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "LOG_LEVEL": "WARNING",
+       "VENV": str(Path(RASA).parents[1])}
 
 
 def run(args, cwd=BOT, timeout=1500):
@@ -120,7 +121,7 @@ def stop(processes):
 def action_server():
     """An action server for the example bot: (process, its webhook URL)."""
     port = free_port()
-    process = start([RASA, "run", "actions", "--actions", "actions", "--port", str(port)])
+    process = start(["bash", str(ROOT / "scripts" / "run_actions.sh"), str(port)])
     wait_for(f"http://127.0.0.1:{port}/health", process)
     return process, f"http://127.0.0.1:{port}/webhook"
 

@@ -3,7 +3,9 @@ action server."""
 import asyncio
 import datetime
 import re
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from actions.actions import (  # noqa: E402
     ActionSearchHotel, ValidateHotelForm, ValidateRestaurantForm, known_cities, known_cuisines,
     search_hotel, search_restaurant, value_before_last_message)
 from actions.dates import parse_date  # noqa: E402
+from tests.integration.conftest import action_server, stop  # noqa: E402
 
 TODAY = datetime.date(2026, 12, 1)  # a Tuesday
 
@@ -180,3 +183,30 @@ def test_the_nlu_knows_every_city_and_cuisine_the_searches_have():
     assert cuisines <= lookup("cuisine")
     assert cuisines <= annotated("cuisine")
     assert cities <= annotated("location"), sorted(cities - annotated("location"))
+
+
+def _health_over(connection: socket.socket) -> bytes:
+    """Sends GET /health on an open keep-alive connection; the reply's status line (b"" when
+    the server has closed the connection)."""
+    try:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Connection: keep-alive\r\n\r\n")
+        reply = connection.recv(4096)
+    except OSError:
+        return b""
+    return reply.split(b"\r\n", 1)[0]
+
+
+def test_the_action_server_keeps_idle_connections_longer_than_rasa_reuses_them():
+    """Rasa reuses a connection to the action server for up to 15 s (aiohttp's keep-alive); a
+    server that closes idle connections sooner (Sanic's default, 5 s) makes a request sent at
+    that moment fail, and the action's events are lost. scripts/run_actions.sh keeps them."""
+    process, webhook = action_server()
+    try:
+        port = int(webhook.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            assert _health_over(connection) == b"HTTP/1.1 200 OK"
+            time.sleep(16)
+            assert _health_over(connection) == b"HTTP/1.1 200 OK"
+    finally:
+        stop([process])
