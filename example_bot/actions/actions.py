@@ -525,8 +525,8 @@ class _ValidateBooking(FormValidationAction):
         cities = known_cities(self.table)
         city = next((c for c in cities if c.lower() == str(value).strip().lower()), None)
         if city is None:
-            dispatcher.utter_message(response="utter_unknown_city", kind=self.table,
-                                     city=str(value), cities=_join(cities))
+            dispatcher.utter_message(response="utter_unknown_city")
+            dispatcher.utter_message(text=f"I can look for {self.table} in {_join(cities)}.")
         return self._checked("location", city, dispatcher, tracker)
 
     def validate_people(self, value: Any, dispatcher: CollectingDispatcher,
@@ -563,7 +563,7 @@ class ValidateHotelForm(_ValidateBooking):
                            tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         start = parse_date(value, self.today())
         if start is None:
-            dispatcher.utter_message(response="utter_unknown_date", date=str(value))
+            dispatcher.utter_message(response="utter_unknown_date")
             return {"startdate": None}
         checked = self._checked("startdate", value, dispatcher, tracker)
         end = tracker.get_slot("enddate")
@@ -579,7 +579,7 @@ class ValidateHotelForm(_ValidateBooking):
         start = parse_date(tracker.get_slot("startdate"), self.today())
         end = parse_date(value, self.today(), after=start)
         if end is None:
-            dispatcher.utter_message(response="utter_unknown_date", date=str(value))
+            dispatcher.utter_message(response="utter_unknown_date")
             return {"enddate": None}
         if start is not None and end <= start:
             dispatcher.utter_message(response="utter_enddate_not_after_startdate",

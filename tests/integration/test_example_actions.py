@@ -18,7 +18,7 @@ from actions.actions import (  # noqa: E402
     ActionSearchHotel, ValidateHotelForm, ValidateRestaurantForm, known_cities, known_cuisines,
     search_hotel, search_restaurant, value_before_last_message)
 from actions.dates import parse_date  # noqa: E402
-from tests.integration.conftest import action_server, stop  # noqa: E402
+from tests.integration.conftest import BOT, action_server, stop  # noqa: E402
 
 TODAY = datetime.date(2026, 12, 1)  # a Tuesday
 
@@ -80,13 +80,24 @@ def test_a_city_without_places_is_rejected_and_a_known_one_normalised():
     dispatcher = CollectingDispatcher()
     form = ValidateHotelForm()
     assert form.validate_location("Atlantis", dispatcher, tracker(), {}) == {"location": None}
-    assert responses(dispatcher) == ["utter_unknown_city"]
-    assert "Rome" in dispatcher.messages[0]["cities"]
+    assert responses(dispatcher) == ["utter_unknown_city", None]
+    assert "Rome" in dispatcher.messages[1]["text"] and "Atlantis" not in str(dispatcher.messages)
     assert form.validate_location("rome", CollectingDispatcher(), tracker(), {}) == {
         "location": "Rome"}
     # the restaurant form knows the restaurants' cities
     assert ValidateRestaurantForm().validate_location(
         "Madrid", CollectingDispatcher(), tracker(), {}) == {"location": "Madrid"}
+
+
+def test_every_placeholder_of_a_response_is_a_slot():
+    """NTMPolicy (or any policy) may choose any response of the domain; Rasa then fills it from
+    the slots alone, and a placeholder no slot fills would reach the user as "{x}"."""
+    domain = yaml.safe_load((BOT / "domain.yml").read_text())
+    unfilled = {(name, placeholder)
+                for name, variants in domain["responses"].items() for variant in variants
+                for placeholder in re.findall(r"{(\w+)}", variant.get("text", ""))
+                if placeholder not in domain["slots"]}
+    assert unfilled == set()
 
 
 def test_a_check_out_not_after_the_check_in_is_asked_again():
