@@ -62,6 +62,10 @@ class DialoguePolicy(Policy):
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Rasa fingerprints every component (defaults updated with the config) before it
+        trains any: a bad option stops `rasa train` there, before anything has trained
+        (`rasa train --force` skips the fingerprints; the policy's constructor checks again)."""
+        cls.validate_config(config)
         return package_fingerprint()
 
     @staticmethod

@@ -1,9 +1,14 @@
 """Rasa's policy contract for NTMPolicy: train, persist, load, predict."""
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rasa.model_training
+from rasa.core.policies.memoization import MemoizationPolicy
+from rasa.core.policies.rule_policy import RulePolicy
+from rasa.engine.storage.resource import Resource
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
@@ -12,7 +17,7 @@ from rasa_ntm_policy import NTMPolicy
 from rasa_ntm_policy.config import DEFAULTS, options_table
 from rasa_ntm_policy.model import WRITE_HEADS
 from rasa_ntm_policy.policy import METADATA_FILE, NTMPolicyLoadError, package_fingerprint
-from tests.digression_bot import FAST
+from tests.digression_bot import DOMAIN_YAML, FAST, stories, task_story
 from tests.rasa_helpers import create_policy, load_policy, new_storage, prediction_points
 
 
@@ -209,3 +214,27 @@ def test_fingerprint_covers_the_package_source(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text("x = 2")
     assert policy_module.package_fingerprint() != first
     assert NTMPolicy.fingerprint_addon({}) == package_fingerprint()
+
+
+def test_a_bad_option_stops_rasa_train_before_any_component_trains(tmp_path, monkeypatch):
+    """Rasa fingerprints every component before it trains any; NTMPolicy checks its options
+    there, so MemoizationPolicy and RulePolicy (which Rasa would otherwise train first) never
+    start."""
+    trained = []
+    for policy_class in (MemoizationPolicy, RulePolicy):
+        def spy(self, *args, _train=policy_class.train, **kwargs) -> Resource:
+            trained.append(type(self).__name__)
+            return _train(self, *args, **kwargs)
+        monkeypatch.setattr(policy_class, "train", functools.wraps(policy_class.train)(spy))
+    monkeypatch.setenv("RASA_CACHE_DIRECTORY", str(tmp_path / "cache"))
+    (tmp_path / "domain.yml").write_text(DOMAIN_YAML)
+    (tmp_path / "stories.yml").write_text(stories(task_story("hotel", 1)))
+    (tmp_path / "config.yml").write_text(
+        "recipe: default.v1\nlanguage: en\npipeline: []\npolicies:\n- name: MemoizationPolicy\n"
+        "- name: RulePolicy\n- name: rasa_ntm_policy.NTMPolicy\n  memory_slots: 0\n")
+    with pytest.raises(InvalidConfigException, match="memory_slots"):
+        rasa.model_training.train_core(str(tmp_path / "domain.yml"),
+                                       str(tmp_path / "config.yml"),
+                                       str(tmp_path / "stories.yml"), str(tmp_path / "out"))
+    assert trained == []
+    assert not list(tmp_path.glob("out/*.tar.gz"))
