@@ -20,6 +20,39 @@ from rasa.shared.nlu.constants import ACTION_NAME, ACTION_TEXT, ENTITIES
 NO_RESTORE = -1
 
 
+class RestoreScan:
+    """restore_indices one turn at a time: step(state) is the restore of the next turn. copy()
+    branches off a scan (the prediction's last turn is scanned on a copy; see
+    conversation_cache)."""
+
+    def __init__(self) -> None:
+        self.turn = 0
+        # the set of entity types seen only grows, so two of its states are equal iff their
+        # sizes are
+        self.anchors: Dict[Any, Tuple[int, int]] = {}
+        self.entities_seen: set = set()
+
+    def copy(self) -> "RestoreScan":
+        scan = RestoreScan()
+        scan.turn, scan.anchors, scan.entities_seen = (self.turn, dict(self.anchors),
+                                                       set(self.entities_seen))
+        return scan
+
+    def step(self, state: State) -> int:
+        t = self.turn
+        self.turn += 1
+        self.entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
+        previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
+        if previous is None or previous == ACTION_LISTEN_NAME:
+            return NO_RESTORE
+        key = (previous, frozenset((state.get(SLOTS) or {}).items()),
+               (state.get(ACTIVE_LOOP) or {}).get("name"))
+        seen = len(self.entities_seen)
+        anchor = self.anchors.get(key)
+        self.anchors[key] = (t, seen)
+        return anchor[0] if anchor is not None and anchor[1] == seen else NO_RESTORE
+
+
 def restore_indices(states: Sequence[State]) -> np.ndarray:
     """[T] for each turn, the earlier turn whose memory state it returns to, or NO_RESTORE.
 
@@ -32,23 +65,29 @@ def restore_indices(states: Sequence[State]) -> np.ndarray:
     mechanism, which restores the state from before a digression, made exact). Turn s is the
     latest such turn.
     """
-    restore = np.full([len(states)], NO_RESTORE, np.int32)
-    # the set of entity types seen only grows, so two of its states are equal iff their sizes are
-    anchors: Dict[Any, Tuple[int, int]] = {}
-    entities_seen: set = set()
-    for t, state in enumerate(states):
-        entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
-        previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
-        if previous is None or previous == ACTION_LISTEN_NAME:
-            continue
-        key = (previous, frozenset((state.get(SLOTS) or {}).items()),
-               (state.get(ACTIVE_LOOP) or {}).get("name"))
-        seen = len(entities_seen)
-        anchor = anchors.get(key)
-        if anchor is not None and anchor[1] == seen:
-            restore[t] = anchor[0]
-        anchors[key] = (t, seen)
-    return restore
+    scan = RestoreScan()
+    return np.array([scan.step(state) for state in states], np.int32).reshape([len(states)])
+
+
+class ContextScan:
+    """context_actions one turn at a time: step(state) is the context of the next turn."""
+
+    def __init__(self) -> None:
+        self.context: Optional[str] = None
+        self.before: Optional[str] = None
+
+    def copy(self) -> "ContextScan":
+        scan = ContextScan()
+        scan.context, scan.before = self.context, self.before
+        return scan
+
+    def step(self, state: State) -> Optional[str]:
+        previous = state.get(PREVIOUS_ACTION) or {}
+        name = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
+        if name == ACTION_LISTEN_NAME:
+            self.context = self.before
+        self.before = name
+        return self.context
 
 
 def context_actions(states: Sequence[State]) -> List[Optional[str]]:
@@ -58,13 +97,5 @@ def context_actions(states: Sequence[State]) -> List[Optional[str]]:
     action_listen: the question pending while the user digresses, explains or corrects, which
     the bot may have to come back to (REDP's attention over past bot actions learnt to find it).
     """
-    contexts: List[Optional[str]] = []
-    context = before = None
-    for state in states:
-        previous = state.get(PREVIOUS_ACTION) or {}
-        name = previous.get(ACTION_NAME) or previous.get(ACTION_TEXT)
-        if name == ACTION_LISTEN_NAME:
-            context = before
-        contexts.append(context)
-        before = name
-    return contexts
+    scan = ContextScan()
+    return [scan.step(state) for state in states]

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
 import tensorflow as tf
-from rasa.core.policies.policy import PolicyPrediction
+from rasa.core.policies.policy import PolicyPrediction, SupportedData
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.shared.core.domain import Domain
@@ -20,6 +20,7 @@ from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
 from rasa_ntm_policy import config as policy_config
+from rasa_ntm_policy.conversation_cache import ConversationCache, StateOptions
 from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
 from rasa_ntm_policy.dialogue_policy import DialoguePolicy, package_fingerprint  # noqa: F401
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
@@ -44,6 +45,7 @@ class NTMPolicy(DialoguePolicy):
     METADATA_FILE = METADATA_FILE
     LOAD_ERROR = NTMPolicyLoadError
     ARCHITECTURE_OPTIONS = policy_config.ARCHITECTURE_OPTIONS
+    _conversations: Optional[ConversationCache] = None  # set on the first prediction
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -116,14 +118,27 @@ class NTMPolicy(DialoguePolicy):
                                      **kwargs: Any) -> PolicyPrediction:
         if self.model is None:
             return self._prediction(self._default_predictions(domain))
-        states = self._prediction_states(tracker, domain, rule_only_data=rule_only_data) or [{}]
-        length = bucket_length(len(states))
-        turns = self.dialogue_featurizer.encode_dialogues([states], length)[0]
+        turns = self._conversation_cache().turns(tracker, domain, rule_only_data)
+        count = len(turns.features)
+        length = bucket_length(count)
+        features = np.zeros([length, self.dialogue_featurizer.turn_size], np.float32)
+        features[:count] = turns.features
         restore = np.full([length], NO_RESTORE, np.int32)
-        restore[:len(states)] = self._restore_indices(states)
-        prediction = self.model.predict_last(turns, restore, np.int32(len(states)),
+        restore[:count] = turns.restore
+        prediction = self.model.predict_last(features, restore, np.int32(count),
                                              self._label_features(domain))
         probabilities = prediction.probabilities.numpy().astype(float).tolist()
         return self._prediction(probabilities, diagnostic_data={
             "read_weights": prediction.read_weights.numpy(),
             "write_weights": prediction.write_weights.numpy()})
+
+    def _conversation_cache(self) -> ConversationCache:
+        """The per-conversation cache of this model's featurizer (conversation_cache.py)."""
+        if self._conversations is None or (self._conversations.featurizer
+                                           is not self.dialogue_featurizer):
+            ml_data = self.supported_data() == SupportedData.ML_DATA
+            self._conversations = ConversationCache(
+                self.dialogue_featurizer, self.config["restore_digressions"],
+                StateOptions(ignore_rule_only_turns=ml_data,
+                             ignore_action_unlikely_intent=ml_data))
+        return self._conversations

@@ -1,0 +1,175 @@
+"""The per-conversation cache (rasa_ntm_policy/conversation_cache.py): what it returns equals
+what is computed from scratch from Rasa's states, at every turn, after reverts, restarts,
+session starts, folded form turns, hidden rule turns, and with two caches answering alternate
+turns; it resumes where it can and stays within its bounds."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasa.core.training import load_data
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (ActionExecuted, ActionReverted, FollowupAction, Restarted,
+                                     SessionStarted, SlotSet, UserUttered, UserUtteranceReverted)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from rasa_ntm_policy import NTMPolicy
+from rasa_ntm_policy.conversation_cache import ConversationCache, StateOptions
+from rasa_ntm_policy.dialogue import restore_indices
+from rasa_ntm_policy.featurizer import DialogueFeaturizer
+from tests.rasa_helpers import create_policy, new_storage
+
+BOT = Path(__file__).resolve().parents[2] / "example_bot"
+RULE_ONLY = {"slots": ["requested_slot"], "loops": []}
+
+
+@pytest.fixture(scope="module")
+def bot_domain():
+    return Domain.load(str(BOT / "domain.yml"))
+
+
+@pytest.fixture(scope="module")
+def stories(bot_domain):
+    """The example bot's training stories (forms, task switches, digressions), as events."""
+    trackers = load_data(str(BOT / "data" / "stories.yml"), bot_domain, augmentation_factor=0)
+    return [list(t.events) for t in sorted(trackers, key=lambda t: t.sender_id)[:12]]
+
+
+@pytest.fixture(scope="module")
+def policy(bot_domain, tmp_path_factory):
+    """An untrained NTMPolicy: its featurizer and Rasa's states are all the cache uses."""
+    policy = create_policy(NTMPolicy, {}, new_storage(tmp_path_factory.mktemp("cache")))
+    policy.dialogue_featurizer = DialogueFeaturizer.from_domain(bot_domain, context_action=True)
+    return policy
+
+
+def from_scratch(policy, tracker, domain, rule_only_data):
+    """[T, F] features and [T] restores as the policy computed them before the cache."""
+    states = policy._prediction_states(tracker, domain, rule_only_data=rule_only_data) or [{}]
+    return policy.dialogue_featurizer.encode_dialogue(states), restore_indices(states)
+
+
+def new_cache(policy, **bounds):
+    return ConversationCache(policy.dialogue_featurizer, restore_digressions=True,
+                             options=StateOptions(), **bounds)
+
+
+def prefixes(events):
+    """The event lists a server holds when it predicts: up to each bot action and the end."""
+    return [events[:i] for i, e in enumerate(events)
+            if isinstance(e, ActionExecuted) and i > 0] + [events]
+
+
+def assert_same(cache, policy, events, domain, sender="s", rule_only_data=RULE_ONLY):
+    tracker = DialogueStateTracker.from_events(sender, events, slots=domain.slots)
+    turns = cache.turns(tracker, domain, rule_only_data)
+    features, restore = from_scratch(policy, tracker, domain, rule_only_data)
+    np.testing.assert_array_equal(turns.features, features)
+    np.testing.assert_array_equal(turns.restore, restore)
+
+
+def test_every_turn_of_every_story_equals_the_computation_from_scratch(policy, stories,
+                                                                       bot_domain):
+    cache = new_cache(policy)
+    for n, events in enumerate(stories):
+        for prefix in prefixes(events):
+            assert_same(cache, policy, prefix, bot_domain, sender=f"story-{n}")
+    # the stories' form turns are folded by Rasa (a replay from scratch), the others resume
+    assert cache.hits > cache.misses > len(stories)
+
+
+def test_reverts_restarts_sessions_followups_and_hidden_rule_turns(policy, stories,
+                                                                   bot_domain):
+    events = list(stories[0])
+    edits = [
+        [UserUttered("hm", intent={"name": "chitchat", "confidence": 1.0}),
+         UserUtteranceReverted()],
+        [ActionExecuted("utter_chitchat"), ActionReverted()],
+        [ActionExecuted("action_unlikely_intent"), ActionExecuted("action_listen")],
+        [FollowupAction("utter_chitchat"), ActionExecuted("utter_chitchat")],
+        [ActionExecuted("utter_greet", hide_rule_turn=True), ActionExecuted("action_listen"),
+         UserUttered("hi", intent={"name": "greet", "confidence": 1.0})],
+        # a whole rule turn hidden, the user's message inside it
+        [ActionExecuted("action_listen", hide_rule_turn=True),
+         UserUttered("thanks", intent={"name": "thank", "confidence": 1.0}),
+         ActionExecuted("utter_welcome", hide_rule_turn=True), ActionExecuted("utter_chitchat"),
+         ActionExecuted("action_listen")],
+        [SlotSet("location", "Rome"), ActionExecuted("action_listen")],
+        [Restarted(), ActionExecuted("action_listen")],
+        [ActionExecuted("action_session_start"), SessionStarted(),
+         ActionExecuted("action_listen")],
+    ]
+    cache = new_cache(policy)
+    for edit in edits:
+        for event in edit:
+            events.append(event)
+            assert_same(cache, policy, events, bot_domain)
+        for prefix in prefixes(stories[1])[::3]:  # more conversation after each edit
+            assert_same(cache, policy, events + prefix, bot_domain)
+        events = events + stories[1]
+
+
+def test_two_caches_answering_alternate_turns_equal_one(policy, stories, bot_domain):
+    """Two servers, each with its own cache, taking turns on one conversation."""
+    servers = [new_cache(policy), new_cache(policy)]
+    for i, prefix in enumerate(prefixes(stories[2] + stories[3])):
+        assert_same(servers[i % 2], policy, prefix, bot_domain)
+    assert all(server.hits > 0 for server in servers)
+
+
+def test_another_history_under_the_same_sender_id_is_replayed_from_scratch(policy, stories,
+                                                                           bot_domain):
+    cache = new_cache(policy)
+    assert_same(cache, policy, stories[4], bot_domain, sender="same")
+    misses = cache.misses
+    assert_same(cache, policy, stories[5], bot_domain, sender="same")
+    assert cache.misses == misses + 1
+
+
+def test_empty_and_listen_only_trackers(policy, bot_domain):
+    cache = new_cache(policy)
+    assert_same(cache, policy, [], bot_domain, sender="empty")
+    assert_same(cache, policy, [ActionExecuted("action_listen")], bot_domain, sender="listen")
+
+
+def test_changed_rule_only_data_starts_over(policy, stories, bot_domain):
+    cache = new_cache(policy)
+    assert_same(cache, policy, stories[6], bot_domain, rule_only_data=RULE_ONLY)
+    assert_same(cache, policy, stories[6], bot_domain, rule_only_data={"slots": [], "loops": []})
+    assert cache.misses == 2
+
+
+def test_the_cache_keeps_at_most_its_bounds(policy, stories, bot_domain):
+    few = new_cache(policy, max_conversations=2)
+    for n, events in enumerate(stories[:5]):
+        assert_same(few, policy, events, bot_domain, sender=f"c{n}")
+    assert len(few) == 2
+    assert_same(few, policy, stories[0], bot_domain, sender="c0")  # evicted: from scratch
+    small = new_cache(policy, max_bytes=1)
+    assert_same(small, policy, stories[0], bot_domain, sender="x")
+    assert len(small) == 0
+
+
+def test_predictions_through_the_cache_equal_those_from_scratch(policy, stories, bot_domain,
+                                                                tmp_path):
+    """NTMPolicy's probabilities, with its cache warm and after it is dropped."""
+    from rasa_ntm_policy.padding import bucket_length
+    from rasa_ntm_policy.dialogue import NO_RESTORE
+
+    trained = create_policy(NTMPolicy, {"epochs": 1, "memory_slots": 8, "controller_units": 8},
+                            new_storage(tmp_path))
+    trackers = load_data(str(BOT / "data" / "stories.yml"), bot_domain, augmentation_factor=0)
+    trained.train(trackers[:4], bot_domain)
+    for prefix in prefixes(stories[7])[-6:]:
+        tracker = DialogueStateTracker.from_events("p", prefix, slots=bot_domain.slots)
+        cached = trained.predict_action_probabilities(tracker, bot_domain, RULE_ONLY)
+        features, restore = from_scratch(trained, tracker, bot_domain, RULE_ONLY)
+        length = bucket_length(len(features))
+        padded = np.zeros([length, features.shape[1]], np.float32)
+        padded[:len(features)] = features
+        restores = np.full([length], NO_RESTORE, np.int32)
+        restores[:len(restore)] = restore
+        expected = trained.model.predict_last(padded, restores, np.int32(len(features)),
+                                              trained._label_features(bot_domain))
+        np.testing.assert_allclose(cached.probabilities, expected.probabilities.numpy(),
+                                   rtol=1e-6, atol=1e-7)
+    assert trained._conversations.hits > 0
