@@ -12,7 +12,10 @@ What a turn is: one `UserUttered` event, the events that follow it up to and inc
 `action_session_start`, `session_started`, `action_listen`, N - 1 whole turns and the N-th user
 message (with the slots it sets) awaiting the bot's reply: it holds exactly N `UserUttered`
 events and the prediction timed is that of the bot's first action of turn N, the prediction a
-server makes when the N-th message arrives. Two kinds of tracker:
+server makes when the N-th message arrives. Each timed call is a new conversation (its own sender
+id) whose previous prediction, at the end of turn N - 1, the same process made just before,
+untimed: what a server that holds the conversation has seen (NTMPolicy keeps per conversation
+the replay of the tracker it has done; rasa_ntm_policy/conversation_cache.py). Two kinds of tracker:
 - "stories" (the primary figures, `p50_ms` / `p99_ms`): the turns of the benchmark's test stories
   (data/test/, in file order) one after another, cycling through them again when they run out:
   real hotel dialogue with digressions, entities and slots set;
@@ -22,10 +25,14 @@ server makes when the N-th message arrives. Two kinds of tracker:
   digression; the JSON records, per length, how many dialogue states each policy featurizes
   (`states`) and, for NTMPolicy, at how many of them the memory is restored (`restored_states`).
 
-Models: `--model NAME=PATH` for any of the policies; otherwise `default_model_path(NAME)`; and when
-there is none, one is trained here with `rasa train core` on the full training data, a config with
-only that policy and `--quick-epochs` epochs (latency hardly depends on how well trained it is),
-cached under bench/work/latency/models/. The JSON records how each model was obtained.
+Real dialogue: `--data ../shared/datasets/multiwoz --stories ../shared/datasets/multiwoz/data/train
+--kinds stories` builds the trackers from MultiWOZ's human-human dialogues (nothing to fold).
+
+Models: `--model NAME=PATH` for any of the policies; otherwise, on the REDP data,
+`default_model_path(NAME)`; and when there is none, one is trained here with `rasa train core`
+on the full training data, a config with only that policy and `--quick-epochs` epochs (latency
+hardly depends on how well trained it is), cached under bench/work/latency/models/. The JSON
+records how each model was obtained.
 
 Writes bench/results/latency.json, latency.md (tables) and latency.png (log-log).
 
@@ -38,6 +45,7 @@ import datetime
 import functools
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -124,6 +132,18 @@ def tracker_events(turns: Sequence[Sequence[Any]], length: int) -> List[Any]:
         events.extend(turns[i % len(turns)])
     events.extend(awaiting_reply(turns[(length - 1) % len(turns)]))
     return events
+
+
+def previous_prediction(events: Sequence[Any]) -> List[Any]:
+    """The events of the same conversation at the prediction a server made just before the
+    latest user message: up to the last bot action before it (the action_listen that ended the
+    previous turn). [] when there is none."""
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+
+    users = [i for i, e in enumerate(events) if isinstance(e, UserUttered)]
+    end = users[-1] if users else len(events)
+    actions = [i for i in range(end) if isinstance(events[i], ActionExecuted)]
+    return list(events[:actions[-1]]) if actions else []
 
 
 def user_turn(intent: str, *actions: str) -> List[Any]:
@@ -365,7 +385,7 @@ def train_quick(name: str, epochs: int, data: Path, work: Path) -> Dict[str, Any
     this repository's policies, by the hash of their code)."""
     out = work / "models"
     ours = POLICY_CONFIGS[name]["name"].startswith("rasa_ntm_policy.")
-    stem = f"{name}-quick{epochs}" + (f"-{package_hash()}" if ours else "")
+    stem = f"{name}-{data.name}-quick{epochs}" + (f"-{package_hash()}" if ours else "")
     model = out / f"{stem}.tar.gz"
     info = {"source": "trained here (quick)", "path": str(model), "epochs": epochs,
             "config": quick_config(name, epochs)["policies"][0]}
@@ -443,11 +463,21 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
                       else chitchat_events(length))
             assert count_turns(events) == length
 
-            def fresh():  # a new tracker per call, as a server builds one per message
-                return DialogueStateTracker.from_events("latency", events, slots=domain.slots)
+            before = previous_prediction(events)
+            senders = itertools.count()
+
+            def fresh(primed: bool = True):
+                """A new tracker per call, as a server builds one per message, of a new
+                conversation; primed: one whose previous prediction this process made (the
+                last bot action of turn N - 1), as a server that holds the conversation has."""
+                sender = f"latency-{kind}-{length}-{next(senders)}"
+                if primed:
+                    processor._predict_next_with_tracker(DialogueStateTracker.from_events(
+                        sender, before, slots=domain.slots))
+                return DialogueStateTracker.from_events(sender, events, slots=domain.slots)
 
             cell: Dict[str, Any] = {}
-            tracker = fresh()
+            tracker = fresh(primed=False)
             t0 = time.perf_counter()
             processor._predict_next_with_tracker(tracker)
             cell["first_call_ms"] = round((time.perf_counter() - t0) * 1000, 2)
@@ -480,22 +510,28 @@ def _diagnostics(policy, fresh, domain, calls: int) -> Dict[str, Any]:
     (`states`; NTMPolicy: and at how many the memory returns to an earlier state,
     `restored_states`), the median time of Rasa's tracker -> states conversion that every policy
     here starts with (`states_ms`, `Policy._prediction_states`) and of the policy's
-    `predict_action_probabilities` called directly, outside the graph (`policy_ms`).
+    `predict_action_probabilities` called directly, outside the graph: on a conversation whose
+    previous prediction this process made (`policy_ms`, what a server pays per message; NTMPolicy
+    then replays only the new events, rasa_ntm_policy/conversation_cache.py) and on one it has
+    never seen (`policy_ms_from_scratch`).
     Diagnostics only: {} (or less) if the internals differ."""
     if policy is None:
         return {}
     out: Dict[str, Any] = {}
     try:
-        states = policy._prediction_states(fresh(), domain)
+        states = policy._prediction_states(fresh(primed=False), domain)
         out["states"] = len(states)
         if type(policy).__name__ == "NTMPolicy" and policy.config.get("restore_digressions"):
             from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
             out["restored_states"] = int((restore_indices(states) != NO_RESTORE).sum())
-        for key, call in (("states_ms", lambda t: policy._prediction_states(t, domain)),
-                          ("policy_ms", lambda t: policy.predict_action_probabilities(t, domain))):
+        for key, call, primed in (
+                ("states_ms", lambda t: policy._prediction_states(t, domain), False),
+                ("policy_ms", lambda t: policy.predict_action_probabilities(t, domain), True),
+                ("policy_ms_from_scratch",
+                 lambda t: policy.predict_action_probabilities(t, domain), False)):
             times = []
             for _ in range(calls):
-                tracker = fresh()
+                tracker = fresh(primed)
                 t0 = time.perf_counter()
                 call(tracker)
                 times.append((time.perf_counter() - t0) * 1000)
@@ -600,7 +636,7 @@ def main(argv=None):
     for name in args.policies:
         if name in given:
             models[name] = {"source": "--model", "path": str(given[name])}
-        elif (found := default_model_path(name)) is not None:
+        elif args.data == DATA and (found := default_model_path(name)) is not None:
             models[name] = {"source": "default_model_path", "path": str(found)}
         else:
             try:
@@ -630,7 +666,9 @@ def main(argv=None):
                 "action_listen; a tracker of N turns ends with the N-th user message awaiting "
                 "the bot's first action, which is the prediction timed",
         "timed": "MessageProcessor._predict_next_with_tracker (Rasa's prediction graph) on a "
-                 "fresh DialogueStateTracker per call; p50/p99 = numpy percentile (linear)",
+                 "fresh DialogueStateTracker per call, of a new conversation whose previous "
+                 "prediction (the last bot action of turn N - 1) the process made untimed "
+                 "before; p50/p99 = numpy percentile (linear)",
         "targets": {kind: check_targets(policies, args.lengths, kind) for kind in args.kinds},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                      if k not in ("model",)},

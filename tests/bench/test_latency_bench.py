@@ -76,6 +76,20 @@ def test_trackers_have_exactly_the_turns_asked_for(length, turns, domain):
         assert len(listens) == length  # the session's first listen and one per whole turn
 
 
+@pytest.mark.parametrize("length", [1, 2, 10])
+def test_the_previous_prediction_is_before_the_listen_that_ended_the_previous_turn(length,
+                                                                                   turns):
+    events = latency.tracker_events(turns, length)
+    before = latency.previous_prediction(events)
+    assert events[:len(before)] == before
+    assert latency.count_turns(before) == length - 1
+    # what is new at turn N: the listen ending turn N - 1, the N-th message and what it set
+    new = events[len(before):]
+    assert isinstance(new[0], ActionExecuted) and new[0].action_name == ACTION_LISTEN_NAME
+    assert sum(isinstance(e, ActionExecuted) for e in new) == 1
+    assert latency.previous_prediction([]) == []
+
+
 def test_stories_trackers_cycle_through_the_stories(turns):
     events = latency.tracker_events(turns, len(turns) + 1)
     users = [e for e in events if isinstance(e, UserUttered)]

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.bench_scripts import bench_module
+
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "example_bot"
 RASA = str(Path(sys.executable).with_name("rasa"))
@@ -64,16 +66,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for(url, process, seconds=300):
+def wait_for(url, process, seconds=300, log=None):
+    """Waits until url answers, while process runs; the process's output (or the log file it
+    writes to) is in the error if it exits or the wait times out."""
+    def output():
+        return log.read_text()[-3000:] if log else process.stdout.read()[-3000:]
+
     deadline = time.time() + seconds
     while time.time() < deadline:
-        assert process.poll() is None, f"server exited: {process.stdout.read()[-3000:]}"
+        assert process.poll() is None, f"{process.args[0]} exited: {output()}"
         try:
             with urllib.request.urlopen(url, timeout=5):
                 return
         except OSError:
             time.sleep(1)
-    raise TimeoutError(url)
+    raise TimeoutError(f"{url}: {output() if log else ''}")
 
 
 def post(url, payload):
@@ -167,9 +174,8 @@ def tracker(url, sender):
         return json.loads(response.read())
 
 
-def bot_actions(tracker_json):
-    """The actions the bot took, in order (action_listen included), from a tracker's events."""
-    return [e["name"] for e in tracker_json["events"] if e["event"] == "action"]
+# the actions the bot took, in order (action_listen included), from a tracker's events
+bot_actions = bench_module("rest_load").bot_actions
 
 
 def say(url, sender, message):

@@ -8,9 +8,6 @@ is killed halfway, get the replies of the conversation held alone on one server.
 import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import (CONVERSATION, ENV, ROOT, bot_actions, free_port, say,
-                                        tracker)
+                                        tracker, wait_for)
 
 pytestmark = pytest.mark.slow  # trains the example bot and starts three servers
 
@@ -38,25 +35,13 @@ def server_pid(port):
     raise LookupError(f"no rasa run on port {port}")
 
 
-def wait_for_status(url, process, log, seconds=600):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        assert process.poll() is None, f"run_cluster.sh exited: {log.read_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"{url}/status", timeout=5):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"{url}: {log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def servers(model, tmp_path_factory):
     """scripts/run_cluster.sh on free ports: the stores, an action server and two `rasa run`
     servers. Yields the servers' base URLs and ports; stops the script (and with it
     everything it started) after this module's tests, the last of which kills a server."""
     ports = [free_port(), free_port()]
-    env = {**ENV, "VENV": str(Path(sys.executable).parents[1]), "ACTION_PORT": str(free_port()),
+    env = {**ENV, "ACTION_PORT": str(free_port()),
            "RASA_PORTS": " ".join(map(str, ports))}
     log = tmp_path_factory.mktemp("cluster") / "run_cluster.log"
     with open(log, "w") as out:
@@ -66,7 +51,7 @@ def servers(model, tmp_path_factory):
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url in urls:
-            wait_for_status(url, process, log)
+            wait_for(f"{url}/status", process, 600, log)
         yield urls, ports
     finally:
         process.terminate()  # the script stops its servers on the way out
@@ -98,7 +83,8 @@ def test_alternate_turns_on_two_servers_get_the_replies_of_one(servers):
     assert hold(urls, alternating) == EXPECTED
     # both servers read the same conversation from the tracker store
     one, other = (tracker(url, alternating) for url in urls)
-    assert bot_actions(one) == bot_actions(other) == bot_actions(tracker(urls[0], alone))
+    assert (bot_actions(one["events"]) == bot_actions(other["events"])
+            == bot_actions(tracker(urls[0], alone)["events"]))
     assert sum(e["event"] == "user" for e in one["events"]) == len(CONVERSATION)
 
 
