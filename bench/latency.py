@@ -618,7 +618,8 @@ def main(argv=None):
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    args.stories = args.stories or args.data / "data" / "test"
+    args.data = args.data.resolve()  # the training runs in --work
+    args.stories = (args.stories or args.data / "data" / "test").resolve()
     args.kinds = [k for k in KINDS if k in args.kinds]  # the primary kind first
     if PRIMARY_KIND not in args.kinds:
         parser.error(f"--kinds must include {PRIMARY_KIND}")
