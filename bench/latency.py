@@ -213,7 +213,8 @@ def aggregate(workers: Dict[str, Dict[str, Any]], lengths: Sequence[int],
             suffix = "" if kind == PRIMARY_KIND else f"_{kind}"
             cells = [result["cells"][kind][str(n)] for n in lengths]
             for key in ("p50_ms", "p99_ms", "mean_ms", "calls", "first_call_ms", "states",
-                        "restored_states", "states_ms", "policy_ms", "peak_rss_mb_after"):
+                        "restored_states", "states_ms", "policy_ms", "policy_ms_from_scratch",
+                        "peak_rss_mb_after"):
                 values = [cell.get(key) for cell in cells]
                 if any(v is not None for v in values):
                     entry[key + suffix] = values
@@ -275,7 +276,9 @@ def markdown(report: Dict[str, Any]) -> str:
             lines += ["Where the time goes: dialogue states featurized (NTMPolicy: in brackets, "
                       "the states its memory runs over after folding digressions) / median ms of "
                       "Rasa's tracker-to-states conversion (`_prediction_states`) / median ms of "
-                      "`predict_action_probabilities` called directly, outside the graph.", "",
+                      "`predict_action_probabilities` called directly, outside the graph, on a "
+                      "conversation whose previous turn it predicted / the same on one it has "
+                      "never seen.", "",
                       "| policy | " + " | ".join(f"{n} turns" for n in lengths) + " |",
                       "| --- | " + " | ".join("---" for _ in lengths) + " |"]
             for name, e in diagnosed:
@@ -285,7 +288,7 @@ def markdown(report: Dict[str, Any]) -> str:
                     count = f"{e['states' + suffix][i]}" + (f" ({restored} restored)"
                                                             if restored else "")
                     times = [_ms((e.get(k + suffix) or [None] * len(lengths))[i])
-                             for k in ("states_ms", "policy_ms")]
+                             for k in ("states_ms", "policy_ms", "policy_ms_from_scratch")]
                     cells.append(" / ".join([count] + times))
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             lines.append("")
@@ -466,14 +469,14 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
             before = previous_prediction(events)
             senders = itertools.count()
 
-            def fresh(primed: bool = True):
+            def fresh(primed: bool = True, predict=processor._predict_next_with_tracker):
                 """A new tracker per call, as a server builds one per message, of a new
-                conversation; primed: one whose previous prediction this process made (the
-                last bot action of turn N - 1), as a server that holds the conversation has."""
+                conversation; primed: one whose previous prediction (the last bot action of
+                turn N - 1) this process made before with predict, as a server that holds the
+                conversation has."""
                 sender = f"latency-{kind}-{length}-{next(senders)}"
                 if primed:
-                    processor._predict_next_with_tracker(DialogueStateTracker.from_events(
-                        sender, before, slots=domain.slots))
+                    predict(DialogueStateTracker.from_events(sender, before, slots=domain.slots))
                 return DialogueStateTracker.from_events(sender, events, slots=domain.slots)
 
             cell: Dict[str, Any] = {}
@@ -524,14 +527,15 @@ def _diagnostics(policy, fresh, domain, calls: int) -> Dict[str, Any]:
         if type(policy).__name__ == "NTMPolicy" and policy.config.get("restore_digressions"):
             from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
             out["restored_states"] = int((restore_indices(states) != NO_RESTORE).sum())
+        def alone(tracker):
+            return policy.predict_action_probabilities(tracker, domain)
+
         for key, call, primed in (
                 ("states_ms", lambda t: policy._prediction_states(t, domain), False),
-                ("policy_ms", lambda t: policy.predict_action_probabilities(t, domain), True),
-                ("policy_ms_from_scratch",
-                 lambda t: policy.predict_action_probabilities(t, domain), False)):
+                ("policy_ms", alone, True), ("policy_ms_from_scratch", alone, False)):
             times = []
             for _ in range(calls):
-                tracker = fresh(primed)
+                tracker = fresh(primed, predict=alone)
                 t0 = time.perf_counter()
                 call(tracker)
                 times.append((time.perf_counter() - t0) * 1000)

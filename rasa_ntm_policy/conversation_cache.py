@@ -9,12 +9,12 @@ keeps the replay where it stopped: the tracker replayed so far, the turn feature
 restores of the states so far, and the running values the scans carry from one state to the next.
 
 It is a cache, never a source of truth:
-- an entry is used only when the tracker's applied events (`tracker.applied_events()`, Rasa's own
-  account of reverts, restarts, sessions and folded form turns) begin with the events the entry
-  replayed, compared by type and timestamp. Anything else (a revert or restart since then, a form
-  turn Rasa folded into an earlier one, a tracker cut by the tracker store, another conversation
-  under the same id, another server having answered in between with different events) replays the
-  whole tracker and replaces the entry;
+- an entry is used only when the tracker's applied events (`tracker.applied_events()`, Rasa's
+  own account of reverts, restarts, sessions and folded form turns) begin with the events the
+  entry replayed, compared by type, timestamp and name. Anything else (a revert or restart since
+  then, a form turn Rasa folded into an earlier one, a tracker cut by the tracker store, another
+  conversation under the same id, another server having answered in between with different
+  events) replays the whole tracker and replaces the entry;
 - the prediction's own last state, after the latest event, is computed on copies and not kept:
   the next prediction recomputes it from the events that follow;
 - the entries are bounded: at most MAX_CONVERSATIONS, and at most MAX_CACHED_BYTES of turn
@@ -47,8 +47,11 @@ class DialogueTurns(NamedTuple):
     restore: np.ndarray   # [T] int32, NO_RESTORE or an earlier turn
 
 
-def event_key(event: Event) -> Tuple[str, float]:
-    return type(event).__name__, event.timestamp
+def event_key(event: Event) -> Tuple[Any, ...]:
+    """What two events are compared by: their type, timestamp and name (action, slot or user
+    text); cheap, as every prediction compares the whole conversation's."""
+    return (type(event), event.timestamp, getattr(event, "action_name", None),
+            getattr(event, "key", None), getattr(event, "text", None))
 
 
 class _RasaCarry(NamedTuple):
