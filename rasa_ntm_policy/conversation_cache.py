@@ -11,18 +11,26 @@ restores of the states so far, and the running values the scans carry from one s
 It is a cache, never a source of truth:
 - an entry is used only when the tracker's applied events (`tracker.applied_events()`, Rasa's
   own account of reverts, restarts, sessions and folded form turns) begin with the events the
-  entry replayed, compared by type, timestamp and name. Anything else (a revert or restart since
-  then, a form turn Rasa folded into an earlier one, a tracker cut by the tracker store, another
-  conversation under the same id, another server having answered in between with different
-  events) replays the whole tracker and replaces the entry;
+  entry replayed, or with those it had replayed at one of its snapshots (below), compared by
+  type, timestamp and content. Anything else (a revert or restart since then, a tracker cut by
+  the tracker store, another conversation under the same id, another server having answered in
+  between with different events) replays the whole tracker and replaces the entry;
 - the prediction's own last state, after the latest event, is computed on copies and not kept:
   the next prediction recomputes it from the events that follow;
 - the entries are bounded: at most MAX_CONVERSATIONS, and at most MAX_CACHED_BYTES of turn
   features in all; the least recently used go first. A process may lose its entries at any time
   (a restart, another server taking the conversation) and only does more work.
 The states are those of Rasa's `Domain.states_for_tracker_history`, step by step; tests check
-that the features, restores and probabilities equal those computed from scratch.
+that the features, restores and probabilities equal those computed from scratch. What
+`FullDialogueTrackerFeaturizer.prediction_states` does after that (`_choose_last_user_input`,
+`_remove_user_text_if_intent`) only removes the user's text, which the turn features never
+read (DialogueFeaturizer.encode_turn), so it is left out.
+
+A turn of a form's happy path undoes events the cache has replayed: Rasa folds it into the
+form's previous run. So the replay keeps a snapshot after each run of a loop and, where the
+tracker's applied events part from the replay after one, goes back to it.
 """
+import copy
 import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -48,10 +56,20 @@ class DialogueTurns(NamedTuple):
 
 
 def event_key(event: Event) -> Tuple[Any, ...]:
-    """What two events are compared by: their type, timestamp and name (action, slot or user
-    text); cheap, as every prediction compares the whole conversation's."""
+    """What two events are compared by: their type and timestamp, and what of their content the
+    states read (action, loop, slot and value, user text and intent, hidden rule turn); cheap,
+    as every prediction compares the whole conversation's."""
     return (type(event), event.timestamp, getattr(event, "action_name", None),
-            getattr(event, "key", None), getattr(event, "text", None))
+            getattr(event, "name", None), getattr(event, "key", None),
+            getattr(event, "value", None), getattr(event, "text", None),
+            getattr(event, "intent_name", None), getattr(event, "hide_rule_turn", None),
+            getattr(event, "use_text_for_featurization", None))
+
+
+# what the cache counts per replayed event, for its bound: the key and its share of the
+# replayed tracker (an estimate; the turn features are counted exactly)
+BYTES_PER_EVENT = 256
+BYTES_PER_SNAPSHOT = 16 * 2**10
 
 
 class _RasaCarry(NamedTuple):
@@ -60,6 +78,17 @@ class _RasaCarry(NamedTuple):
     last_ml_action_sub_state: Optional[Dict[str, Any]] = None
     turn_was_hidden: bool = False
     last_state: Optional[State] = None
+
+
+class _Snapshot(NamedTuple):
+    """A replay as it stood right after a run of a loop (a form), where Rasa folds the loop's
+    next happy-path run back to (trackers.py, _undo_till_previous_loop_execution)."""
+    events: int  # how many applied events had been replayed
+    replayed: DialogueStateTracker
+    carry: "_RasaCarry"
+    restores: RestoreScan
+    contexts: ContextScan
+    turns: int
 
 
 class _Replay:
@@ -76,10 +105,34 @@ class _Replay:
         self.features = np.zeros([16, feature_size], np.float32)
         self.restore = np.zeros([16], np.int32)
         self.turns = 0
+        self.snapshots: Dict[str, _Snapshot] = {}  # the latest after each loop's run
 
     @property
     def nbytes(self) -> int:
-        return self.features.nbytes + self.restore.nbytes
+        return (self.features.nbytes + self.restore.nbytes + BYTES_PER_EVENT * len(self.keys)
+                + BYTES_PER_SNAPSHOT * len(self.snapshots))
+
+    def take_snapshot(self, loop: str) -> None:
+        self.snapshots[loop] = _Snapshot(len(self.keys), copy.deepcopy(self.replayed),
+                                         self.carry, self.restores.copy(), self.contexts.copy(),
+                                         self.turns)
+
+    def resume(self, keys: List[Tuple[Any, ...]]) -> bool:
+        """Goes back to the latest snapshot whose events keys still begins with; False when
+        there is none (nothing is changed then)."""
+        common = next((i for i, (a, b) in enumerate(zip(self.keys, keys)) if a != b),
+                      min(len(self.keys), len(keys)))
+        usable = [s for s in self.snapshots.values() if s.events <= common]
+        if not usable:
+            return False
+        snapshot = max(usable, key=lambda s: s.events)
+        del self.keys[snapshot.events:]
+        self.replayed = copy.deepcopy(snapshot.replayed)
+        self.carry, self.turns = snapshot.carry, snapshot.turns
+        self.restores, self.contexts = snapshot.restores.copy(), snapshot.contexts.copy()
+        self.snapshots = {loop: s for loop, s in self.snapshots.items()
+                          if s.events <= snapshot.events}
+        return True
 
     def append(self, row: np.ndarray, restore: int) -> None:
         if self.turns == len(self.features):
@@ -152,11 +205,11 @@ class ConversationCache:
                 self._rule_only_data = rule_only_data
             entry = self._entries.pop(tracker.sender_id, None)
             self._bytes -= entry.nbytes if entry is not None else 0
-        if entry is None or entry.keys != keys[:len(entry.keys)]:
+        resumed = entry is not None and (entry.keys == keys[:len(entry.keys)]
+                                         or entry.resume(keys))
+        if not resumed:
             entry = _Replay(tracker, self.featurizer.turn_size)
-            self.misses += 1
-        else:
-            self.hits += 1
+        loops = set(domain.form_names)
         for event, key in zip(applied[len(entry.keys):], keys[len(entry.keys):]):
             if isinstance(event, ActionExecuted):
                 state, entry.carry = _next_state(domain, entry.replayed, event.hide_rule_turn,
@@ -165,8 +218,12 @@ class ConversationCache:
                     entry.append(*self._encode(state, entry.contexts, entry.restores))
             entry.replayed.update(event)
             entry.keys.append(key)
+            if isinstance(event, ActionExecuted) and (
+                    event.action_name in loops
+                    or event.action_name == entry.replayed.active_loop_name):
+                entry.take_snapshot(event.action_name)
         turns = self._with_last_state(entry, domain, rule_only_data)
-        self._store(tracker.sender_id, entry)
+        self._store(tracker.sender_id, entry, resumed)
         return turns
 
     def _kept(self, state: Optional[State]) -> bool:
@@ -200,10 +257,15 @@ class ConversationCache:
             features, restore = row[None], np.int32([NO_RESTORE])
         return DialogueTurns(features.copy(), restore.astype(np.int32))
 
-    def _store(self, sender_id: str, entry: _Replay) -> None:
+    def _store(self, sender_id: str, entry: _Replay, resumed: bool) -> None:
         with self._lock:
+            if resumed:
+                self.hits += 1
+            else:
+                self.misses += 1
+            replaced = self._entries.pop(sender_id, None)  # stored meanwhile by another thread
+            self._bytes += entry.nbytes - (replaced.nbytes if replaced is not None else 0)
             self._entries[sender_id] = entry
-            self._bytes += entry.nbytes
             while self._entries and (len(self._entries) > self.max_conversations
                                      or self._bytes > self.max_bytes):
                 _, dropped = self._entries.popitem(last=False)
