@@ -95,7 +95,7 @@ class _Replay:
     """One conversation's replay so far (mutable; owned by one prediction at a time)."""
 
     def __init__(self, tracker: DialogueStateTracker, feature_size: int) -> None:
-        self.keys: List[Tuple[str, float]] = []
+        self.keys: List[Tuple[Any, ...]] = []  # event_key of each applied event replayed
         # the replayed tracker keeps no events of its own (nothing reads them)
         self.replayed = DialogueStateTracker(tracker.sender_id, tracker.slots.values(),
                                              max_event_history=1,
@@ -247,15 +247,19 @@ class ConversationCache:
         """The entry's turns and the state after the latest event (computed on copies)."""
         state, _ = _next_state(domain, entry.replayed, False, entry.carry, self.options,
                                rule_only_data)
-        features, restore = entry.features[:entry.turns], entry.restore[:entry.turns]
-        if self._kept(state):
-            row, last_restore = self._encode(state, entry.contexts.copy(), entry.restores.copy())
-            features = np.concatenate([features, row[None]])
-            restore = np.concatenate([restore, np.int32([last_restore])])
-        if len(features) == 0:  # no state at all: the prediction of an empty dialogue
-            row, _ = self._encode({}, ContextScan(), RestoreScan())
-            features, restore = row[None], np.int32([NO_RESTORE])
-        return DialogueTurns(features.copy(), restore.astype(np.int32))
+        last = (self._encode(state, entry.contexts.copy(), entry.restores.copy())
+                if self._kept(state) else None)
+        if last is None and entry.turns == 0:  # no state at all: an empty dialogue's prediction
+            last = self._encode({}, ContextScan(), RestoreScan())[0], NO_RESTORE
+        # copies: the entry's buffers change with the conversation's next prediction
+        count = entry.turns + (last is not None)
+        features = np.empty([count, self.featurizer.turn_size], np.float32)
+        restore = np.empty([count], np.int32)
+        features[:entry.turns], restore[:entry.turns] = (entry.features[:entry.turns],
+                                                         entry.restore[:entry.turns])
+        if last is not None:
+            features[-1], restore[-1] = last
+        return DialogueTurns(features, restore)
 
     def _store(self, sender_id: str, entry: _Replay, resumed: bool) -> None:
         with self._lock:

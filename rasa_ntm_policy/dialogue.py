@@ -66,7 +66,7 @@ def restore_indices(states: Sequence[State]) -> np.ndarray:
     latest such turn.
     """
     scan = RestoreScan()
-    return np.array([scan.step(state) for state in states], np.int32).reshape([len(states)])
+    return np.array([scan.step(state) for state in states], np.int32)
 
 
 class ContextScan:
