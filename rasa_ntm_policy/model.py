@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from rasa_ntm_policy.ntm import NTMCell
-from rasa_ntm_policy.recurrence import TurnRecurrence
+from rasa_ntm_policy.recurrence import TurnHistory, TurnRecurrence
 from rasa_ntm_policy.scoring import (ActionEmbedding, DialogueEmbedding, DialogueFeatures,
                                      TokenCopy)
 
@@ -29,6 +29,7 @@ class Prediction(NamedTuple):
     probabilities: tf.Tensor  # [A] for the last turn
     read_weights: tf.Tensor  # [Hr, N] of the last turn
     write_weights: tf.Tensor  # [Hw, N] of the last turn
+    kept: TurnHistory  # [K, 1, ...] the rows asked for, to resume from (TurnRecurrence.call)
 
 
 class NTMDialogueModel(tf.keras.Model):
@@ -110,21 +111,39 @@ class NTMDialogueModel(tf.keras.Model):
         turns, restore, labels = inputs
         return self.scores(turns, restore, labels)
 
+    def predict(self, turns: np.ndarray, restore: np.ndarray, num_turns: int,
+                labels: np.ndarray, saved: Optional[TurnHistory] = None, start: int = -1,
+                keep: Optional[np.ndarray] = None) -> Prediction:
+        """predict_last, with no saved rows and none kept unless given."""
+        saved = self.recurrence.empty_rows(0) if saved is None else saved
+        keep = np.zeros([1], np.int32) if keep is None else keep
+        return self.predict_last(turns, restore, np.int32(num_turns), labels, saved,
+                                 np.int32(start), keep)
+
     def _predict_last(self, turns: tf.Tensor, restore: tf.Tensor, num_turns: tf.Tensor,
-                      labels: tf.Tensor) -> Prediction:
-        """Prediction after the last turn of one dialogue: the training recurrence, stopped there.
+                      labels: tf.Tensor, saved: TurnHistory, start: tf.Tensor,
+                      keep: tf.Tensor) -> Prediction:
+        """Prediction after the last turn of one dialogue: the training recurrence, stopped there,
+        resumed from rows saved by an earlier prediction of the same dialogue.
 
         Args:
-          turns: [T, F] the dialogue's turns, zero-padded to a bucket length T
+          turns: [T, F] the dialogue's turns not in saved, zero-padded to a bucket length T
             (padding.bucket_length) so that few lengths are ever compiled.
-          restore: [T] the digression restores (dialogue.restore_indices), padded likewise.
-          num_turns: scalar int32, the real number of turns (1 <= num_turns <= T).
+          restore: [T] the digression restores (dialogue.restore_indices), padded likewise, as
+            rows of saved + turns (TurnRecurrence.call).
+          num_turns: scalar int32, the real number of those turns (1 <= num_turns <= T).
           labels: [A, L] label features of the domain's actions.
+          saved: [P, 1, ...] the outputs and states after P >= 0 earlier turns (zeros where
+            unused).
+          start: scalar int32, the row of saved the first turn continues from (-1: none, the
+            dialogue's start).
+          keep: [K] int32 rows of saved + turns returned in Prediction.kept.
         """
-        history = self.recurrence(turns[None], restore[None], num_turns)
-        last = num_turns - 1
-        features = self._features(history.outputs[last], turns[None, last])  # a batch of one
+        history = self.recurrence(turns[None], restore[None], num_turns, saved, start)
+        last = tf.shape(saved.outputs)[0] + num_turns - 1
+        features = self._features(history.outputs[last], turns[None, num_turns - 1])
         scores = self.scores_from(features, labels)[0]
         cell = history.states.cell
+        kept = tf.nest.map_structure(lambda rows: tf.gather(rows, keep), history)
         return Prediction(tf.nn.softmax(scores), cell.read_weights[last, 0],
-                          cell.write_weights[last, 0])
+                          cell.write_weights[last, 0], kept)

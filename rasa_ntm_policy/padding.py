@@ -23,7 +23,8 @@ def active_turns(labels: tf.Tensor) -> tf.Tensor:
 
 
 def bucket_length(num_turns: int, smallest: int = 16) -> int:
-    """The padded length a dialogue of num_turns is predicted at: the next power of two."""
+    """The padded length a dialogue of num_turns is predicted at: the next power of two, at
+    least smallest."""
     length = smallest
     while length < num_turns:
         length *= 2

@@ -53,6 +53,13 @@ class TurnRecurrence(tf.keras.layers.Layer):
         return DialogueState(self.cell.get_initial_state(batch_size=batch),
                              tf.zeros([batch, self.label_size]))
 
+    def empty_rows(self, count: int) -> TurnHistory:
+        """[count, 1, ...] zero rows of one dialogue, the shape of call's saved (count may be 0)."""
+        state = self.initial_state(1)
+        return tf.nest.map_structure(
+            lambda v: np.zeros([count] + v.shape.as_list(), np.float32),
+            TurnHistory(tf.zeros([1, self.output_size]), state))
+
     def step(self, inputs: tf.Tensor, state: DialogueState):
         """inputs [B, F], state -> (output [B, O], the next DialogueState)."""
         output, cell_state = self.cell(inputs, state.cell)
@@ -61,7 +68,8 @@ class TurnRecurrence(tf.keras.layers.Layer):
         return tf.concat([output, mentioned], -1), DialogueState(cell_state, mentioned)
 
     def call(self, turns: tf.Tensor, restore: tf.Tensor,
-             active_turns: Optional[tf.Tensor] = None) -> TurnHistory:
+             active_turns: Optional[tf.Tensor] = None, saved: Optional[TurnHistory] = None,
+             start: Optional[tf.Tensor] = None) -> TurnHistory:
         """turns [B, T, F], restore [B, T] -> TurnHistory over the T turns.
 
         Where restore[b, t] = s >= 0, the state (and output) after turn t is the one after
@@ -69,15 +77,29 @@ class TurnRecurrence(tf.keras.layers.Layer):
         With active_turns (a scalar <= T: the longest dialogue), the loop stops there and the
         later, padding turns' outputs and states are zeros; one compiled program serves
         batches of any length.
+
+        Resuming (prediction): saved is a TurnHistory of P rows [P, B, ...], the outputs and
+        states after P earlier turns, and start (a scalar int32) the row the first turn
+        continues from, -1 for the initial state. The rows are then numbered saved first, the
+        T turns after them: restore's s indexes those P + T rows, and so does the TurnHistory
+        returned (the saved rows unchanged, then the T turns').
         """
         batch = turns.shape[0] if turns.shape[0] is not None else tf.shape(turns)[0]
         num_turns = turns.shape[1] if turns.shape[1] is not None else tf.shape(turns)[1]
         state = self.initial_state(batch)
         output = tf.zeros([batch, self.output_size])
-        # the output and state after every turn, [T, B, ...], read back by gathering one row
-        # per dialogue (its gradient is a scatter: no stored copies of the history)
         flat = [output] + tf.nest.flatten(state)
+        # the output and state after every turn, [P + T, B, ...], read back by gathering one
+        # row per dialogue (its gradient is a scatter: no stored copies of the history)
         history = [tf.zeros(tf.concat([[num_turns], tf.shape(v)], 0)) for v in flat]
+        offset = 0
+        if saved is not None and saved.outputs.shape[0] != 0:  # none saved: as without saved
+            saved_rows = tf.nest.flatten(saved)
+            offset = tf.shape(saved.outputs)[0]
+            flat = [tf.where(start >= 0, tf.gather(r, tf.maximum(start, 0)), v)
+                    for r, v in zip(saved_rows, flat)]
+            history = [tf.concat([r, h], 0) for r, h in zip(saved_rows, history)]
+        state = tf.nest.pack_sequence_as(state, flat[1:])
         rows = tf.range(batch)
 
         def body(t, state, history):
@@ -88,7 +110,7 @@ class TurnRecurrence(tf.keras.layers.Layer):
             values = [tf.where(tf.reshape(has_source, [-1] + [1] * (len(v.shape) - 1)),
                                tf.gather_nd(h, restored), v)
                       for h, v in zip(history, [output] + tf.nest.flatten(next_state))]
-            history = [tf.tensor_scatter_nd_update(h, [[t]], v[None])
+            history = [tf.tensor_scatter_nd_update(h, [[offset + t]], v[None])
                        for h, v in zip(history, values)]
             return t + 1, tf.nest.pack_sequence_as(state, values[1:]), history
 

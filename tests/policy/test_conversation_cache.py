@@ -235,8 +235,8 @@ def test_predictions_through_the_cache_equal_those_from_scratch(policy, stories,
         padded[:len(features)] = features
         restores = np.full([length], NO_RESTORE, np.int32)
         restores[:len(restore)] = restore
-        expected = trained.model.predict_last(padded, restores, np.int32(len(features)),
-                                              trained._label_features(bot_domain))
+        expected = trained.model.predict(padded, restores, len(features),
+                                         trained._label_features(bot_domain))
         np.testing.assert_allclose(cached.probabilities, expected.probabilities.numpy(),
                                    rtol=1e-6, atol=1e-7)
     assert trained._conversations.hits > 0

@@ -274,7 +274,7 @@ def test_a_turn_with_no_features_and_no_labels_stays_finite(model):
     labels = np.zeros([3, LABEL_SIZE], np.float32)
     labels[1, 2] = 1.0
     padded = np.zeros([16, TURN_SIZE], np.float32)
-    prediction = model.predict_last(padded, np.full([16], -1, np.int32), np.int32(3), labels)
+    prediction = model.predict(padded, np.full([16], -1, np.int32), 3, labels)
     p = prediction.probabilities.numpy()
     assert p.shape == (3,) and np.isfinite(p).all() and abs(p.sum() - 1) < 1e-5
 
@@ -289,7 +289,7 @@ def test_prediction_is_the_training_recurrence_stopped_at_the_last_turn(model, r
         restore[restore_at] = 1
     padded = np.zeros([16, TURN_SIZE], np.float32)
     padded[:6] = turns
-    prediction = model.predict_last(padded, restore, np.int32(6), labels)
+    prediction = model.predict(padded, restore, 6, labels)
     scores = model.scores(turns[None], restore[None, :6], labels)[0, -1]
     np.testing.assert_allclose(prediction.probabilities.numpy(), tf.nn.softmax(scores).numpy(),
                                atol=1e-5)
