@@ -80,10 +80,10 @@ def test_every_turn_of_every_story_equals_the_computation_from_scratch(policy, s
     assert cache.misses == len(stories) and cache.hits > 10 * len(stories)
 
 
-def test_reverts_restarts_sessions_followups_and_hidden_rule_turns(policy, stories,
-                                                                   bot_domain):
-    events = list(stories[0])
-    edits = [
+def edits():
+    """Lists of events to append to a conversation: reverts, restarts, sessions, follow-ups,
+    hidden rule turns, a rule-activated form and a form's unhappy path (new objects each call)."""
+    return [
         [UserUttered("hm", intent={"name": "chitchat", "confidence": 1.0}),
          UserUtteranceReverted()],
         [ActionExecuted("utter_chitchat"), ActionReverted()],
@@ -120,8 +120,13 @@ def test_reverts_restarts_sessions_followups_and_hidden_rule_turns(policy, stori
         [ActionExecuted("action_session_start"), SessionStarted(),
          ActionExecuted("action_listen")],
     ]
+
+
+def test_reverts_restarts_sessions_followups_and_hidden_rule_turns(policy, stories,
+                                                                   bot_domain):
+    events = list(stories[0])
     cache = new_cache(policy)
-    for edit in edits:
+    for edit in edits():
         for event in edit:
             events.append(event)
             assert_same(cache, policy, events, bot_domain)
