@@ -4,8 +4,7 @@ from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUtt
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from rasa_ntm_policy.applied_events import AppliedEvents
-from tests.policy.test_conversation_cache import (bot_domain, edits, from_store,  # noqa: F401
-                                                  stories)
+from tests.policy.test_conversation_cache import edits, from_store
 
 
 def conversations(stories):

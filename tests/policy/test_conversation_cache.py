@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rasa.core.training import load_data
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (ActionExecuted, ActionExecutionRejected, ActionReverted,
                                      ActiveLoop, DefinePrevUserUtteredFeaturization,
                                      EntitiesAdded, Event, FollowupAction, LoopInterrupted,
@@ -23,18 +22,6 @@ from tests.rasa_helpers import create_policy, new_storage
 
 BOT = Path(__file__).resolve().parents[2] / "example_bot"
 RULE_ONLY = {"slots": ["requested_slot"], "loops": []}
-
-
-@pytest.fixture(scope="module")
-def bot_domain():
-    return Domain.load(str(BOT / "domain.yml"))
-
-
-@pytest.fixture(scope="module")
-def stories(bot_domain):
-    """The example bot's training stories (forms, task switches, digressions), as events."""
-    trackers = load_data(str(BOT / "data" / "stories.yml"), bot_domain, augmentation_factor=0)
-    return [list(t.events) for t in sorted(trackers, key=lambda t: t.sender_id)[:12]]
 
 
 @pytest.fixture(scope="module")
