@@ -10,7 +10,8 @@ turns: a repeat that is not a digression only drops turns that brought nothing t
 entities show (the model still sees the current turn in full), and the option
 `restore_digressions: false` switches the restore off.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import itertools
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTIVE_LOOP, PREVIOUS_ACTION, SLOTS, USER
@@ -27,9 +28,10 @@ class RestoreScan:
 
     def __init__(self) -> None:
         self.turn = 0
-        # the set of entity types seen only grows, so two of its states are equal iff their
-        # sizes are
-        self.anchors: Dict[Any, Tuple[int, int]] = {}
+        # the anchor turn of each (action, slots, loop) key, oldest first; an anchor is usable
+        # only while no new entity type has been seen since it was set, so the anchors are
+        # dropped when one is
+        self.anchors: Dict[Any, int] = {}
         self.entities_seen: set = set()
 
     def copy(self) -> "RestoreScan":
@@ -38,19 +40,25 @@ class RestoreScan:
                                                        set(self.entities_seen))
         return scan
 
+    def recent_anchors(self, count: int) -> List[int]:
+        """The latest count turns a later turn may return to (newest first)."""
+        return list(itertools.islice(reversed(self.anchors.values()), count))
+
     def step(self, state: State) -> int:
         t = self.turn
         self.turn += 1
+        seen = len(self.entities_seen)
         self.entities_seen.update((state.get(USER) or {}).get(ENTITIES) or ())
+        if len(self.entities_seen) != seen:
+            self.anchors.clear()
         previous = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
         if previous is None or previous == ACTION_LISTEN_NAME:
             return NO_RESTORE
         key = (previous, frozenset((state.get(SLOTS) or {}).items()),
                (state.get(ACTIVE_LOOP) or {}).get("name"))
-        seen = len(self.entities_seen)
-        anchor = self.anchors.get(key)
-        self.anchors[key] = (t, seen)
-        return anchor[0] if anchor is not None and anchor[1] == seen else NO_RESTORE
+        anchor = self.anchors.pop(key, None)
+        self.anchors[key] = t
+        return anchor if anchor is not None else NO_RESTORE
 
 
 def restore_indices(states: Sequence[State]) -> np.ndarray:

@@ -58,9 +58,9 @@ class NTMDialogueModel(tf.keras.Model):
                                                     self.label_size, read_heads * self.slot_width,
                                                     name="dialogue")
         self.token_copy = TokenCopy(token_sources, name="token_copy")
-        # prediction is one XLA program, compiled once per bucket length
-        self.predict_last = tf.function(self._predict_last, jit_compile=True,
-                                        reduce_retracing=True)
+        # prediction is one XLA program, traced and compiled once per combination of bucket
+        # lengths (turns, saved rows, kept rows), with static shapes (none saved: no gathers)
+        self.predict_last = tf.function(self._predict_last, jit_compile=True)
 
     @property
     def cell(self) -> NTMCell:

@@ -20,7 +20,7 @@ from rasa.shared.exceptions import RasaException
 import rasa.shared.utils.io
 
 from rasa_ntm_policy import config as policy_config
-from rasa_ntm_policy.conversation_cache import ConversationCache, StateOptions
+from rasa_ntm_policy.conversation_cache import ConversationCache, MemoryRun, StateOptions
 from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
 from rasa_ntm_policy.dialogue_policy import DialoguePolicy, package_fingerprint  # noqa: F401
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
@@ -118,19 +118,39 @@ class NTMPolicy(DialoguePolicy):
                                      **kwargs: Any) -> PolicyPrediction:
         if self.model is None:
             return self._prediction(self._default_predictions(domain))
-        turns = self._conversation_cache().turns(tracker, domain, rule_only_data)
-        count = len(turns.features)
-        length = bucket_length(count)
-        features = np.zeros([length, self.dialogue_featurizer.turn_size], np.float32)
-        features[:count] = turns.features
-        restore = np.full([length], NO_RESTORE, np.int32)
-        restore[:count] = turns.restore
-        prediction = self.model.predict_last(features, restore, np.int32(count),
-                                             self._label_features(domain))
+        labels = self._label_features(domain)
+        prediction = self._conversation_cache().predict(
+            tracker, domain, rule_only_data, lambda run: self._run_memory(run, labels))
         probabilities = prediction.probabilities.numpy().astype(float).tolist()
         return self._prediction(probabilities, diagnostic_data={
             "read_weights": prediction.read_weights.numpy(),
             "write_weights": prediction.write_weights.numpy()})
+
+    def _run_memory(self, run: MemoryRun, labels: np.ndarray):
+        """The model's prediction on a conversation's MemoryRun, and the rows it asks to keep
+        (each input padded to a bucket length: few programs are compiled)."""
+        count = len(run.features)
+        features = np.zeros([bucket_length(count), run.features.shape[1]], np.float32)
+        features[:count] = run.features
+        restore = np.full([len(features)], NO_RESTORE, np.int32)
+        restore[:count] = run.restore
+        # saved and kept rows padded to one bucket size: fewer programs to compile
+        saved_count = 0 if run.saved is None else len(run.saved.outputs)
+        rows = bucket_length(max(saved_count, len(run.keep)), smallest=4)
+        recurrence = self.model.recurrence
+        saved = recurrence.empty_rows(0)
+        if run.saved is not None:
+            saved = tf.nest.map_structure(lambda a, b: np.concatenate([a, b]), run.saved,
+                                          recurrence.empty_rows(rows - saved_count))
+        offset = len(saved.outputs) - saved_count  # the turns' rows move up by the padding
+        restore[:count] = np.where(run.restore >= saved_count, run.restore + offset,
+                                   run.restore)
+        keep = np.zeros([rows], np.int32)
+        keep[:len(run.keep)] = run.keep + offset
+        prediction = self.model.predict(features, restore, count, labels, saved, run.start,
+                                        keep)
+        kept = tf.nest.map_structure(lambda rows: rows.numpy()[:len(run.keep)], prediction.kept)
+        return prediction, kept
 
     def _conversation_cache(self) -> ConversationCache:
         """The per-conversation cache of this model's featurizer (conversation_cache.py)."""

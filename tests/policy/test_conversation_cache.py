@@ -16,8 +16,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from rasa_ntm_policy import NTMPolicy
 from rasa_ntm_policy.conversation_cache import ConversationCache, StateOptions
-from rasa_ntm_policy.dialogue import restore_indices
+from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
+from rasa_ntm_policy.padding import bucket_length
 from tests.rasa_helpers import create_policy, new_storage
 
 BOT = Path(__file__).resolve().parents[2] / "example_bot"
@@ -208,30 +209,86 @@ def test_the_cache_keeps_at_most_its_bounds(policy, stories, bot_domain):
     assert len(small) == 0
 
 
-def test_predictions_through_the_cache_equal_those_from_scratch(policy, stories, bot_domain,
-                                                                tmp_path):
-    """NTMPolicy's probabilities, with its cache warm and after it is dropped."""
-    from rasa_ntm_policy.padding import bucket_length
-    from rasa_ntm_policy.dialogue import NO_RESTORE
-
+@pytest.fixture(scope="module")
+def trained(bot_domain, tmp_path_factory):
+    """A small NTMPolicy trained for one epoch (its weights matter only in being fixed)."""
     trained = create_policy(NTMPolicy, {"epochs": 1, "memory_slots": 8, "controller_units": 8},
-                            new_storage(tmp_path))
+                            new_storage(tmp_path_factory.mktemp("trained")))
     trackers = load_data(str(BOT / "data" / "stories.yml"), bot_domain, augmentation_factor=0)
     trained.train(trackers[:4], bot_domain)
-    for prefix in prefixes(stories[7])[-6:]:
-        tracker = DialogueStateTracker.from_events("p", prefix, slots=bot_domain.slots)
-        cached = trained.predict_action_probabilities(tracker, bot_domain, RULE_ONLY)
-        features, restore = from_scratch(trained, tracker, bot_domain, RULE_ONLY)
-        length = bucket_length(len(features))
-        padded = np.zeros([length, features.shape[1]], np.float32)
-        padded[:len(features)] = features
-        restores = np.full([length], NO_RESTORE, np.int32)
-        restores[:len(restore)] = restore
-        expected = trained.model.predict(padded, restores, len(features),
-                                         trained._label_features(bot_domain))
-        np.testing.assert_allclose(cached.probabilities, expected.probabilities.numpy(),
-                                   rtol=1e-6, atol=1e-7)
-    assert trained._conversations.hits > 0
+    return trained
+
+
+def assert_same_prediction(policy, events, domain, sender="p"):
+    """The probabilities through the policy's cache equal the model's over the whole dialogue
+    from its start, on features and restores computed from scratch."""
+    tracker = DialogueStateTracker.from_events(sender, events, slots=domain.slots)
+    cached = policy.predict_action_probabilities(tracker, domain, RULE_ONLY)
+    features, restore = from_scratch(policy, tracker, domain, RULE_ONLY)
+    length = bucket_length(len(features))
+    padded = np.zeros([length, features.shape[1]], np.float32)
+    padded[:len(features)] = features
+    restores = np.full([length], NO_RESTORE, np.int32)
+    restores[:len(restore)] = restore
+    expected = policy.model.predict(padded, restores, len(features),
+                                    policy._label_features(domain))
+    np.testing.assert_allclose(cached.probabilities, expected.probabilities.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    return restore
+
+
+def test_predictions_through_the_cache_equal_those_from_scratch(trained, stories, bot_domain):
+    """At every turn of stories with forms, task switches and digressions: the memory runs over
+    the new turns only, from the rows it kept, and restores reach into those rows."""
+    trained._conversations = None
+    restored_into_kept = 0
+    for n in (5, 6, 8, 10, 11):
+        for prefix in prefixes(stories[n]):
+            restore = assert_same_prediction(trained, prefix, bot_domain, sender=f"s{n}")
+            restored_into_kept += int((restore[-1:] >= 0).sum())
+    cache = trained._conversations
+    assert cache.misses == 5 and cache.memory_resumed > 0.8 * cache.hits
+    assert restored_into_kept > 0
+
+
+def test_predictions_after_reverts_restarts_and_form_edits_equal_those_from_scratch(
+        trained, stories, bot_domain):
+    trained._conversations = None
+    events = list(stories[0])
+    for edit in edits():
+        for event in edit:
+            events.append(event)
+            assert_same_prediction(trained, events, bot_domain)
+        for prefix in prefixes(stories[3])[::3]:
+            assert_same_prediction(trained, events + prefix, bot_domain)
+        events = events + stories[3]
+    assert trained._conversations.memory_resumed > 0
+
+
+def test_two_servers_answering_alternate_turns_predict_as_one(trained, stories, bot_domain,
+                                                              tmp_path):
+    other = create_policy(NTMPolicy, {"epochs": 1, "memory_slots": 8, "controller_units": 8},
+                          new_storage(tmp_path))
+    other.dialogue_featurizer, other.model = trained.dialogue_featurizer, trained.model
+    trained._conversations = None
+    servers = [trained, other]
+    for i, prefix in enumerate(prefixes(stories[2] + stories[3])):
+        assert_same_prediction(servers[i % 2], from_store(prefix), bot_domain)
+    assert all(server._conversations.memory_resumed > 0 for server in servers)
+
+
+def test_a_restore_to_an_anchor_no_longer_kept_runs_the_whole_dialogue(trained, stories,
+                                                                       bot_domain,
+                                                                       monkeypatch):
+    import rasa_ntm_policy.conversation_cache as module
+
+    monkeypatch.setattr(module, "MAX_ANCHOR_ROWS", 0)
+    trained._conversations = None
+    restores = 0
+    for prefix in prefixes(stories[6]) + prefixes(stories[10]):
+        restore = assert_same_prediction(trained, prefix, bot_domain, sender=str(len(prefix)))
+        restores += int(restore[-1] >= 0)
+    assert restores > 0
 
 
 def test_threads_predicting_one_conversation_leave_the_byte_count_right(policy, stories,
