@@ -125,7 +125,9 @@ class _Replay:
 
     def __init__(self, tracker: DialogueStateTracker, feature_size: int) -> None:
         self.log = AppliedEvents()
-        self.seen: List[Tuple[type, Dict[str, Any]]] = []  # each event's type and attributes
+        # each event's type and a copy of its attributes, as they were when it was seen
+        self.seen_types: List[type] = []
+        self.seen: List[Dict[str, Any]] = []
         self.feature_size = feature_size
         # the replayed tracker copies the slots and resets their values
         self.sender_id, self.slots = tracker.sender_id, list(tracker.slots.values())
@@ -157,13 +159,16 @@ class _Replay:
     def begins(self, events: Sequence[Event]) -> bool:
         """Whether events begin with the events seen, by type and attributes."""
         count = len(self.seen)
-        return len(events) >= count and [(type(e), e.__dict__) for e in events[:count]] == self.seen
+        head = events[:count]
+        return (len(events) >= count and list(map(type, head)) == self.seen_types
+                and [e.__dict__ for e in head] == self.seen)
 
     def see(self, tracker: DialogueStateTracker, new: Sequence[Event]) -> None:
         """Folds in the events that follow those seen; the replay goes back to where the
         applied events still hold."""
         unchanged = self.log.extend(tracker, new)
-        self.seen.extend((type(e), dict(e.__dict__)) for e in new)
+        self.seen_types.extend(map(type, new))
+        self.seen.extend(dict(e.__dict__) for e in new)
         if unchanged < self.events and not self.resume(unchanged):
             self.start_over()
 

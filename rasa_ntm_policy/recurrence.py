@@ -39,6 +39,7 @@ class TurnRecurrence(tf.keras.layers.Layer):
         self.cell = cell
         self.user_tokens = tf.constant(user_tokens, tf.float32)
         self.label_size = int(user_tokens.shape[-1])
+        self._row_shapes = None  # of empty_rows, found once
 
     @property
     def output_size(self) -> int:
@@ -55,10 +56,12 @@ class TurnRecurrence(tf.keras.layers.Layer):
 
     def empty_rows(self, count: int) -> TurnHistory:
         """[count, 1, ...] zero rows of one dialogue, the shape of call's saved (count may be 0)."""
-        state = self.initial_state(1)
+        if self._row_shapes is None:
+            self._row_shapes = tf.nest.map_structure(
+                lambda v: v.shape,
+                TurnHistory(tf.zeros([1, self.output_size]), self.initial_state(1)))
         return tf.nest.map_structure(
-            lambda v: np.zeros([count] + v.shape.as_list(), np.float32),
-            TurnHistory(tf.zeros([1, self.output_size]), state))
+            lambda shape: np.zeros([count] + shape.as_list(), np.float32), self._row_shapes)
 
     def step(self, inputs: tf.Tensor, state: DialogueState):
         """inputs [B, F], state -> (output [B, O], the next DialogueState)."""
