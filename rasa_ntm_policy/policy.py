@@ -109,6 +109,7 @@ class NTMPolicy(DialoguePolicy):
         train_model(self.model, turns, restore, labels, label_features, self.config,
                     self.optimizer,
                     show_progress=not rasa.shared.utils.io.is_logging_disabled())
+        self._conversations = None  # its memory rows are the old weights'
         self.persist()
         return self._resource
 

@@ -131,6 +131,10 @@ def test_aggregate_targets_markdown_and_json(tmp_path):
     targets = latency.check_targets(policies, lengths, "stories")
     assert targets == {"ntm_p50_at_or_below_ted": True, "ntm_p50_200_under_15ms": True,
                        "ntm_p50_1000_over_200": 5.0, "ntm_p50_1000_at_most_5.5x_200": True}
+    ntm["policy_ms"] = [2.0, 2.5, 3.0, 5.0]
+    own = latency.check_targets(policies, lengths, "stories")
+    assert own["ntm_policy_ms_1000_over_10"] == 2.5
+    assert own["ntm_policy_ms_1000_at_most_2x_10"] is False
     report = {"lengths": lengths, "policies": policies, "kinds": ["stories", "chitchat"],
               "tracker_kind": latency.TRACKER_KINDS, "date": "today",
               "machine": {"description": "test"},

@@ -312,3 +312,16 @@ def test_threads_predicting_one_conversation_leave_the_byte_count_right(policy, 
         thread.join()
     assert errors == []
     assert cache._bytes == sum(entry.nbytes for entry in cache._entries.values())
+
+
+def test_predictions_after_finetuning_use_the_new_weights(bot_domain, stories, tmp_path):
+    policy = create_policy(NTMPolicy, {"epochs": 1, "memory_slots": 8, "controller_units": 8},
+                           new_storage(tmp_path))
+    trackers = load_data(str(BOT / "data" / "stories.yml"), bot_domain, augmentation_factor=0)
+    policy.train(trackers[:4], bot_domain)
+    prefix = prefixes(stories[6])
+    for events in prefix[:-1]:
+        assert_same_prediction(policy, events, bot_domain, sender="f")
+    policy.finetune_mode = True
+    policy.train(trackers[:4], bot_domain)  # the same model, new weights
+    assert_same_prediction(policy, prefix[-1], bot_domain, sender="f")
