@@ -5,6 +5,7 @@ cell steps through it, writing every turn into its memory and reading back by co
 location, and the next action is the one whose embedding is most similar to the dialogue's.
 The options are in config.py (and README.md); how it works is docs/ntm_policy.md.
 """
+import contextlib
 import logging
 from typing import Any, Dict, List, Optional, Text
 
@@ -22,6 +23,7 @@ import rasa.shared.utils.io
 from rasa_ntm_policy import config as policy_config
 from rasa_ntm_policy.conversation_cache import ConversationCache, MemoryRun, StateOptions
 from rasa_ntm_policy.dialogue import NO_RESTORE, restore_indices
+from rasa_ntm_policy.devices import training_strategy
 from rasa_ntm_policy.dialogue_policy import DialoguePolicy, package_fingerprint  # noqa: F401
 from rasa_ntm_policy.featurizer import DialogueFeaturizer
 from rasa_ntm_policy.model import NTMDialogueModel
@@ -46,6 +48,7 @@ class NTMPolicy(DialoguePolicy):
     LOAD_ERROR = NTMPolicyLoadError
     ARCHITECTURE_OPTIONS = policy_config.ARCHITECTURE_OPTIONS
     _conversations: Optional[ConversationCache] = None  # set on the first prediction
+    _strategy: Optional[tf.distribute.Strategy] = None  # the devices the model was built for
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -74,6 +77,9 @@ class NTMPolicy(DialoguePolicy):
             return restore_indices(states)
         return np.full([len(states)], NO_RESTORE, np.int32)
 
+    def _strategy_scope(self):
+        return self._strategy.scope() if self._strategy is not None else contextlib.nullcontext()
+
     def _new_model(self) -> NTMDialogueModel:
         c = self.config
         model = NTMDialogueModel(self.dialogue_featurizer.token_sources(),
@@ -96,19 +102,27 @@ class NTMPolicy(DialoguePolicy):
             tf.keras.utils.set_random_seed(seed)
         finetuning = self.finetune_mode and self.model is not None
         if not finetuning:
+            # several devices: the model's weights mirrored on each (devices.py); a model
+            # loaded to finetune trains where it was loaded
+            self._strategy = training_strategy()
             self.dialogue_featurizer = DialogueFeaturizer.from_domain(domain, context_action=True)
-            self.model = self._new_model()
+            with self._strategy_scope():
+                self.model = self._new_model()
             self.optimizer = None
         if self.optimizer is None:
-            self.optimizer = tf.keras.optimizers.Adam(self.config["learning_rate"])
+            with self._strategy_scope():
+                self.optimizer = tf.keras.optimizers.Adam(self.config["learning_rate"])
         turns, restore, labels = self._training_data(trackers, domain)
         label_features = self.dialogue_featurizer.encode_actions(domain.action_names_or_texts)
         logger.info(f"NTMPolicy: training on {turns.shape[0]} dialogues of up to "
                     f"{turns.shape[1]} turns for {self.config['epochs']} epochs"
                     + (" (finetuning)" if finetuning else ""))
+        if self._strategy is not None:
+            logger.info(f"NTMPolicy: training on {self._strategy.num_replicas_in_sync} devices")
         train_model(self.model, turns, restore, labels, label_features, self.config,
                     self.optimizer,
-                    show_progress=not rasa.shared.utils.io.is_logging_disabled())
+                    show_progress=not rasa.shared.utils.io.is_logging_disabled(),
+                    strategy=self._strategy)
         self._conversations = None  # its memory rows are the old weights'
         self.persist()
         return self._resource

@@ -51,14 +51,21 @@ class EarlyStopping:
         return self.checks_since_best >= self.patience
 
 
-def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
-    """scores [B,T,A], labels [B,T] (PAD_LABEL masked) -> mean cross-entropy, accuracy."""
+def masked_sums(scores: tf.Tensor, labels: tf.Tensor):
+    """scores [B,T,A], labels [B,T] (PAD_LABEL masked) -> summed cross-entropy, number of
+    correct predictions, number of labels (scalars)."""
     mask = tf.cast(labels != PAD_LABEL, tf.float32)
     safe = tf.maximum(labels, 0)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=scores)
-    count = tf.maximum(tf.reduce_sum(mask), 1.0)
     correct = tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), safe), tf.float32)
-    return tf.reduce_sum(losses * mask) / count, tf.reduce_sum(correct * mask) / count
+    return tf.reduce_sum(losses * mask), tf.reduce_sum(correct * mask), tf.reduce_sum(mask)
+
+
+def masked_loss_and_accuracy(scores: tf.Tensor, labels: tf.Tensor):
+    """scores [B,T,A], labels [B,T] (PAD_LABEL masked) -> mean cross-entropy, accuracy."""
+    loss, correct, count = masked_sums(scores, labels)
+    count = tf.maximum(count, 1.0)
+    return loss / count, correct / count
 
 
 def averaged_epochs(epochs: int, fraction: float) -> int:
@@ -70,7 +77,8 @@ def averaged_epochs(epochs: int, fraction: float) -> int:
 def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
                 labels: np.ndarray,
                 label_features: np.ndarray, config: Dict,
-                optimizer: tf.keras.optimizers.Optimizer, show_progress: bool) -> Dict[str, float]:
+                optimizer: tf.keras.optimizers.Optimizer, show_progress: bool,
+                strategy: Optional[tf.distribute.Strategy] = None) -> Dict[str, float]:
     """Trains on turns [B,T,F], restores [B,T] and labels [B,T] for up to config["epochs"]
     epochs; returns the last epoch's metrics (and, with early stopping, the held-out ones).
 
@@ -83,7 +91,8 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
     labels are masked), so the training step compiles once with XLA; its loop over the turns
-    stops at the batch's longest dialogue.
+    stops at the batch's longest dialogue. With a strategy (devices.training_strategy; the model
+    and optimizer created in its scope) each batch is split between its devices.
     """
     rng = np.random.default_rng(config["random_seed"])  # held out, batch order, dropout masks
     label_features = tf.constant(label_features)
@@ -114,6 +123,9 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
         grads, _ = tf.clip_by_global_norm(grads, GRADIENT_CLIP_NORM)
         optimizer.apply_gradients(zip(grads, variables))
         return loss, accuracy
+
+    if strategy is not None:
+        train_step = _distributed_step(model, label_features, optimizer, strategy)
 
     metrics = {"loss": float("nan"), "acc": float("nan")}
     progress = tqdm(range(config["epochs"]), desc="Epochs", disable=not show_progress)
@@ -163,3 +175,55 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
             variable.assign(average)
     logger.debug(f"NTMPolicy finished training: {metrics}")
     return metrics
+
+
+def _distributed_step(model: NTMDialogueModel, label_features: tf.Tensor,
+                      optimizer: tf.keras.optimizers.Optimizer,
+                      strategy: tf.distribute.Strategy):
+    """train_step's equal on the strategy's devices: (turns, restore, labels, dropout seed) of a
+    batch -> its mean loss and accuracy (devices.py)."""
+    replicas = strategy.num_replicas_in_sync
+
+    @tf.function(jit_compile=True)
+    def gradients(turns, restore, labels, dropout_seed, count):
+        with tf.GradientTape() as tape:
+            scores = model.scores(turns, restore, label_features, dropout_seed,
+                                  active_turns(labels))
+            loss, correct, _ = masked_sums(scores, labels)
+            loss = loss / count  # this device's share of the batch's mean loss
+        return tape.gradient(loss, model.trainable_variables), loss, correct / count
+
+    def replica_step(turns, restore, labels, dropout_seed, count):
+        grads, loss, accuracy = gradients(turns, restore, labels, dropout_seed, count)
+        grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
+        grads, _ = tf.clip_by_global_norm(grads, GRADIENT_CLIP_NORM)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables),
+                                  skip_gradients_aggregation=True)
+        return loss, accuracy
+
+    @tf.function
+    def run(turns, restore, labels, seeds, count):
+        loss, accuracy = strategy.run(replica_step, args=(turns, restore, labels, seeds, count))
+        return (strategy.reduce("SUM", loss, axis=None),
+                strategy.reduce("SUM", accuracy, axis=None))
+
+    def step(batch_turns, batch_restore, batch_labels, dropout_seed):
+        size = -(-len(batch_turns) // replicas)  # the batch split, the last part filled up
+        fill = size * replicas - len(batch_turns)
+        if fill:
+            batch_turns = np.concatenate([batch_turns, batch_turns[:fill]])
+            batch_restore = np.concatenate([batch_restore, batch_restore[:fill]])
+            batch_labels = np.concatenate(
+                [batch_labels, np.full_like(batch_labels[:fill], PAD_LABEL)])
+        count = np.float32(max((batch_labels != PAD_LABEL).sum(), 1))
+
+        def part(values):
+            return strategy.experimental_distribute_values_from_function(
+                lambda context: values[context.replica_id_in_sync_group * size:
+                                       (context.replica_id_in_sync_group + 1) * size])
+
+        seeds = strategy.experimental_distribute_values_from_function(
+            lambda context: dropout_seed + np.int32(context.replica_id_in_sync_group))
+        return run(part(batch_turns), part(batch_restore), part(batch_labels), seeds, count)
+
+    return step
