@@ -91,7 +91,7 @@ def main(argv=None):
                          "training_stories": result["training_stories"]})
             print(f"devices {devices} seed {seed}: {correct}/{total} test stories, trained in "
                   f"{result['train_seconds']:.0f} s", flush=True)
-    command = ".venv/bin/python bench/devices.py " + " ".join(argv or sys.argv[1:])
+    command = " ".join([".venv/bin/python bench/devices.py", *(argv or sys.argv[1:])])
     report = {"command": command, "machine": rb.machine(), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "devices.json").write_text(json.dumps(report, indent=2) + "\n")
