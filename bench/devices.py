@@ -14,7 +14,6 @@ Writes bench/results/devices.json and devices.md.
   .venv/bin/python bench/devices.py --devices 2 --seeds 42
 """
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -26,10 +25,10 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def redp_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "redp_benchmark", Path(__file__).resolve().parent / "redp_benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """bench/redp_benchmark.py as a module."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import redp_benchmark as module
+
     return module
 
 

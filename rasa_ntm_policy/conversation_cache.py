@@ -89,7 +89,8 @@ class MemoryRun(NamedTuple):
 
 
 def _row(rows: Rows, i: int) -> Rows:
-    return tf.nest.map_structure(lambda a: a[i:i + 1], rows)
+    """Row i, copied (not a view that would keep all the rows alive)."""
+    return tf.nest.map_structure(lambda a: a[i:i + 1].copy(), rows)
 
 
 def _stacked(rows: Sequence[Rows]) -> Rows:
