@@ -16,7 +16,9 @@ Writes bench/results/devices.json and devices.md.
 import argparse
 import json
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +57,6 @@ def train(rb, devices: int, seed: int, work: Path):
     job_path = cell / "train_job.json"
     rb.write_json(job_path, job)
     env = {**os.environ, **rb.CHILD_ENV, "PYTHONPATH": str(ROOT)}
-    import subprocess
-    import time
-
     start = time.monotonic()
     with open(cell / "train.log", "w") as log:
         code = subprocess.call([sys.executable, __file__, "_child", str(job_path)], cwd=cell,

@@ -85,6 +85,7 @@ class MemoryRun(NamedTuple):
     saved: Optional[Rows]  # P >= 1 rows, or None (P = 0) when the run starts at the beginning
     start: int            # the row of saved the first turn continues from, -1: the beginning
     keep: np.ndarray      # [K] int32 rows (among the T turns') to hand back for later runs
+    kept_turns: List[int]  # [K] the dialogue's turns of those rows
     first: int            # the dialogue's turn features[0] is
 
 
@@ -293,16 +294,14 @@ class ConversationCache:
         dialogue from its start, with turns()'s features and restores (to float rounding)."""
         entry, resumed = self._replayed(tracker, domain, rule_only_data)
         last = self._last_turn(entry, domain, rule_only_data)
-        memory = self._memory_run(entry, last)
-        result, kept = run(memory)
-        committed = [t for t in sorted(entry.rows_wanted(self.restore_digressions))
-                     if memory.first <= t < entry.turns]
-        rows = {t: r for t, r in entry.rows.items() if t < memory.first}
-        rows.update((t, _row(kept, i)) for i, t in enumerate(committed))
         wanted = entry.rows_wanted(self.restore_digressions)
+        memory = self._memory_run(entry, last, wanted)
+        result, kept = run(memory)
+        rows = {t: r for t, r in entry.rows.items() if t < memory.first}
+        rows.update((t, _row(kept, i)) for i, t in enumerate(memory.kept_turns))
         entry.rows = {t: r for t, r in rows.items() if t in wanted}
         entry.memory_turns = entry.turns
-        if committed:
+        if memory.kept_turns:
             entry.row_bytes = _row_bytes(kept)
         self.memory_resumed += memory.first > 0
         self._store(tracker.sender_id, entry, resumed)
@@ -368,10 +367,11 @@ class ConversationCache:
             return self._encode({}, ContextScan(), RestoreScan())[0], NO_RESTORE
         return None
 
-    def _memory_run(self, entry: _Replay,
-                    last: Optional[Tuple[np.ndarray, int]]) -> MemoryRun:
+    def _memory_run(self, entry: _Replay, last: Optional[Tuple[np.ndarray, int]],
+                    wanted: set) -> MemoryRun:
         """The turns from the first one whose memory row is not kept (at least one turn), the
-        rows they need, or all turns from the start where one of those is not kept."""
+        rows they need, or all turns from the start where one of those is not kept; the rows of
+        the wanted turns among them are to be kept (_Replay.rows_wanted)."""
         count = entry.turns + (last is not None)
         restore = np.empty([count], np.int32)
         restore[:entry.turns] = entry.restore[:entry.turns]
@@ -390,11 +390,12 @@ class ConversationCache:
         offset = len(needed) - first
         rows = [NO_RESTORE if s < 0 else position[s] if s < first else s + offset
                 for s in restore[first:].tolist()]
-        keep = [t + offset for t in sorted(entry.rows_wanted(self.restore_digressions))
-                if first <= t < entry.turns]
+        kept_turns = [t for t in sorted(wanted) if first <= t < entry.turns]
         return MemoryRun(features, np.array(rows, np.int32),
                          _stacked([entry.rows[t] for t in needed]) if needed else None,
-                         position.get(first - 1, -1), np.array(keep, np.int32), first)
+                         position.get(first - 1, -1),
+                         np.array([t + offset for t in kept_turns], np.int32), kept_turns,
+                         first)
 
     def _store(self, sender_id: str, entry: _Replay, resumed: bool) -> None:
         with self._lock:

@@ -16,10 +16,8 @@ import tensorflow as tf
 def training_strategy() -> Optional[tf.distribute.Strategy]:
     """A MirroredStrategy over the GPUs, or the logical CPUs, when there are two or more; None
     for one device."""
-    for kind in ("GPU", "CPU"):
-        devices = [device.name for device in tf.config.list_logical_devices(kind)]
-        if len(devices) >= 2:
-            return tf.distribute.MirroredStrategy(devices)
-        if devices and kind == "GPU":
-            return None
-    return None
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if gpus:
+        return tf.distribute.MirroredStrategy(gpus) if len(gpus) >= 2 else None
+    cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(cpus) if len(cpus) >= 2 else None
