@@ -78,10 +78,14 @@ POLICY_CONFIGS: Dict[str, Dict[str, Any]] = {
                   "batch_size": [32, 64], "batch_strategy": "balanced"},
     "TEDPolicy_unlimited": {"name": "TEDPolicy", "epochs": 500, "batch_size": [32, 64],
                             "batch_strategy": "balanced"},
+    # the TED paper's MultiWOZ settings, as bench/multiwoz.py trains it
+    "TEDPolicy_max_history_10": {"name": "TEDPolicy", "max_history": 10, "epochs": 100,
+                                 "batch_strategy": "sequence", "random_seed": 2019},
     "REDPPolicy": {"name": "rasa_ntm_policy.REDPPolicy", "epochs": 2000, "attn_shift_range": 5},
 }
 COLOURS = {"NTMPolicy": "tab:blue", "TEDPolicy": "tab:orange",
-           "TEDPolicy_unlimited": "tab:red", "REDPPolicy": "tab:green"}
+           "TEDPolicy_unlimited": "tab:red", "TEDPolicy_max_history_10": "tab:purple",
+           "REDPPolicy": "tab:green"}
 
 
 # --- the trackers (pure functions of events; tested in tests/bench/test_latency_bench.py) ---
@@ -229,17 +233,20 @@ def aggregate(workers: Dict[str, Dict[str, Any]], lengths: Sequence[int],
 def check_targets(policies: Dict[str, Dict[str, Any]], lengths: Sequence[int],
                   kind: str) -> Optional[Dict[str, Any]]:
     """The targets on one kind of tracker. Issue 5: NTMPolicy p50 <= TEDPolicy p50 at every
-    length, under 15 ms at 200 turns, p50(1000) <= 5.5 x p50(200). Issue 19: NTMPolicy's own
-    predict_action_probabilities (policy_ms, on a conversation the process holds) at 1000 turns
-    at most 2 x at 10 turns."""
+    length (ntm_p50_at_or_below_ted; the same against each other TEDPolicy config measured,
+    ntm_p50_at_or_below_NAME), under 15 ms at 200 turns, p50(1000) <= 5.5 x p50(200). Issue 19:
+    NTMPolicy's own predict_action_probabilities (policy_ms, on a conversation the process
+    holds) at 1000 turns at most 2 x at 10 turns."""
     suffix = "" if kind == PRIMARY_KIND else f"_{kind}"
     ntm = policies.get("NTMPolicy", {}).get("p50_ms" + suffix)
     if not ntm:
         return None
-    ted = policies.get("TEDPolicy", {}).get("p50_ms" + suffix)
     targets: Dict[str, Any] = {}
-    if ted:
-        targets["ntm_p50_at_or_below_ted"] = all(a <= b for a, b in zip(ntm, ted))
+    for name in POLICY_CONFIGS:
+        ted = policies.get(name, {}).get("p50_ms" + suffix)
+        if ted and POLICY_CONFIGS[name]["name"] == "TEDPolicy":
+            key = "ted" if name == "TEDPolicy" else name
+            targets[f"ntm_p50_at_or_below_{key}"] = all(a <= b for a, b in zip(ntm, ted))
     if 200 in lengths:
         targets["ntm_p50_200_under_15ms"] = ntm[lengths.index(200)] < 15
         if 1000 in lengths:

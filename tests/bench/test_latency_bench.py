@@ -131,6 +131,12 @@ def test_aggregate_targets_markdown_and_json(tmp_path):
     targets = latency.check_targets(policies, lengths, "stories")
     assert targets == {"ntm_p50_at_or_below_ted": True, "ntm_p50_200_under_15ms": True,
                        "ntm_p50_1000_over_200": 5.0, "ntm_p50_1000_at_most_5.5x_200": True}
+    policies["TEDPolicy_max_history_10"] = latency.aggregate(
+        {"T": _worker_result([9.4, 12.9, 9.0, 68.5])}, lengths, ["stories"])["T"]
+    against_both = latency.check_targets(policies, lengths, "stories")
+    assert against_both["ntm_p50_at_or_below_ted"] is True
+    assert against_both["ntm_p50_at_or_below_TEDPolicy_max_history_10"] is False
+    del policies["TEDPolicy_max_history_10"]
     ntm["policy_ms"] = [2.0, 2.5, 3.0, 5.0]
     own = latency.check_targets(policies, lengths, "stories")
     assert own["ntm_policy_ms_1000_over_10"] == 2.5
