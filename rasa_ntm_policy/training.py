@@ -17,8 +17,9 @@ GRADIENT_CLIP_NORM = 10.0  # the global norm the gradients are clipped to
 WEIGHT_AVERAGING = 0.25
 # Early stopping, where there are stories to spare: this fraction of the dialogues is held back,
 # unless that is fewer than MIN_HELD_OUT (fewer than 200 stories: every story is trained on,
-# for every epoch). Their action accuracy is checked every CHECK_EVERY epochs; training stops
-# after PATIENCE checks without a new best, and the model keeps the best check's weights.
+# for every epoch). Every CHECK_EVERY epochs the mean of the weights after each of those epochs
+# is checked on their action accuracy; training stops after PATIENCE checks without a new best,
+# and the model keeps the best check's mean weights.
 HELD_OUT_FRACTION = 0.1
 MIN_HELD_OUT = 20
 CHECK_EVERY = 5
@@ -49,6 +50,19 @@ class EarlyStopping:
         else:
             self.checks_since_best += 1
         return self.checks_since_best >= self.patience
+
+
+class RunningMean:
+    """The element-wise mean of the weight lists added since it was created."""
+
+    def __init__(self) -> None:
+        self.mean: Optional[List[np.ndarray]] = None
+        self.count = 0
+
+    def add(self, values: List[np.ndarray]) -> None:
+        self.count += 1
+        self.mean = values if self.mean is None else [
+            m + (v - m) / self.count for m, v in zip(self.mean, values)]
 
 
 def masked_sums(scores: tf.Tensor, labels: tf.Tensor):
@@ -83,11 +97,12 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
     epochs; returns the last epoch's metrics (and, with early stopping, the held-out ones).
 
     From 200 dialogues on, HELD_OUT_FRACTION of them (drawn with the random seed) are held back
-    and training stops early (EarlyStopping): the model ends with the weights of the check with
-    the best held-out action accuracy. With fewer, every dialogue is trained on for every epoch
-    and the model ends with the mean of its weights after each of the last WEIGHT_AVERAGING of
-    the epochs (stochastic weight averaging): a point in the middle of where the last steps
-    wandered, which generalises better from few stories than the last.
+    and training stops early (EarlyStopping). Each check scores the mean of the weights after
+    each epoch since the previous check (weight averaging over a window of CHECK_EVERY epochs),
+    and the model ends with the best check's mean. With fewer, every dialogue is trained on for
+    every epoch and the model ends with the mean of its weights after each of the last
+    WEIGHT_AVERAGING of the epochs (stochastic weight averaging): a point in the middle of where
+    the last steps wandered, which generalises better from few stories than the last.
 
     Every batch has the same shape (the last one is filled up with repeated dialogues whose
     labels are masked), so the training step compiles once with XLA; its loop over the turns
@@ -131,7 +146,7 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
     progress = tqdm(range(config["epochs"]), desc="Epochs", disable=not show_progress)
     averaged_fraction = 0.0 if stopping else WEIGHT_AVERAGING
     first_averaged = config["epochs"] - averaged_epochs(config["epochs"], averaged_fraction)
-    averages, averaged = None, 0
+    averages = RunningMean()
     for epoch in progress:
         order = rng.permutation(num_dialogues)
         losses, accuracies = [], []
@@ -148,17 +163,18 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
             losses.append(float(loss))
             accuracies.append(float(accuracy))
         metrics = {"loss": float(np.mean(losses)), "acc": float(np.mean(accuracies))}
-        if epoch >= first_averaged:
-            values = [v.numpy() for v in model.trainable_variables]
-            averaged += 1
-            averages = values if averages is None else [
-                a + (v - a) / averaged for a, v in zip(averages, values)]
+        if stopping or epoch >= first_averaged:
+            averages.add([v.numpy() for v in model.trainable_variables])
         postfix = {"t_loss": f"{metrics['loss']:.3f}", "acc": f"{metrics['acc']:.3f}"}
         if stopping and ((epoch + 1) % CHECK_EVERY == 0 or epoch + 1 == config["epochs"]):
+            # the window's mean weights are scored; training goes on from the last ones
+            last = [v.numpy() for v in model.trainable_variables]
+            _assign(model, averages.mean)
             accuracy = float(held_out_accuracy(*held_data))
+            _assign(model, last)
             metrics["held_out_acc"] = accuracy
-            weights = [v.numpy() for v in model.trainable_variables]
-            stop = stopping.check(epoch + 1, accuracy, weights)
+            stop = stopping.check(epoch + 1, accuracy, averages.mean)
+            averages = RunningMean()
             postfix["held_out_acc"] = f"{accuracy:.3f}"
             logger.info(f"NTMPolicy: epoch {epoch + 1}, held-out action accuracy {accuracy:.6f}")
             if stop:
@@ -168,13 +184,16 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
                             f"(held-out accuracy {stopping.best_accuracy:.4f})")
                 break
         progress.set_postfix(postfix)
-    if stopping is not None and stopping.best_weights is not None:
-        averages = stopping.best_weights
-    if averages is not None:
-        for variable, average in zip(model.trainable_variables, averages):
-            variable.assign(average)
+    kept = stopping.best_weights if stopping is not None else averages.mean
+    if kept is not None:
+        _assign(model, kept)
     logger.debug(f"NTMPolicy finished training: {metrics}")
     return metrics
+
+
+def _assign(model: NTMDialogueModel, weights: List[np.ndarray]) -> None:
+    for variable, value in zip(model.trainable_variables, weights):
+        variable.assign(value)
 
 
 def _distributed_step(model: NTMDialogueModel, label_features: tf.Tensor,

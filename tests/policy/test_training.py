@@ -66,6 +66,48 @@ def test_averaging_one_epoch_keeps_its_weights(monkeypatch):
         np.testing.assert_allclose(kept, last, atol=1e-6)
 
 
+def test_the_running_mean_is_the_mean_of_what_was_added():
+    mean = training.RunningMean()
+    assert mean.mean is None
+    for values in ([1.0, 10.0], [2.0, 20.0], [6.0, 0.0]):
+        mean.add([np.array(v) for v in values])
+    np.testing.assert_allclose([m.item() for m in mean.mean], [3.0, 10.0])
+    assert mean.count == 3
+
+
+@pytest.mark.slow
+def test_early_stopping_scores_and_keeps_the_mean_of_the_weights_since_the_last_check(
+        monkeypatch):
+    """Two epochs, one check after the second: the model ends with the mean of the weights
+    after epoch 1 and after epoch 2, while training went on from epoch 2's own weights."""
+    for name, value in (("MIN_HELD_OUT", 1), ("HELD_OUT_FRACTION", 0.4), ("PATIENCE", 5)):
+        monkeypatch.setattr(training, name, value)
+    data = training_data(seed=1)
+    initial = new_model()[0].get_weights()
+    after = {}
+    for check_every, epochs in ((1, 1), (1, 2), (2, 2)):
+        monkeypatch.setattr(training, "CHECK_EVERY", check_every)
+        model, config = new_model(epochs)
+        model.set_weights(initial)
+        epoch_weights = []
+        original = training.EarlyStopping.check
+
+        def check(self, epoch, accuracy, weights, original=original):
+            epoch_weights.append([w.copy() for w in weights])
+            return original(self, epoch, accuracy, weights)
+
+        monkeypatch.setattr(training.EarlyStopping, "check", check)
+        train_model(model, *data, config, tf.keras.optimizers.Adam(0.05), show_progress=False)
+        monkeypatch.setattr(training.EarlyStopping, "check", original)
+        after[check_every, epochs] = (epoch_weights, model.get_weights())
+    first, second = after[1, 2][0]  # the weights after epoch 1 and after epoch 2
+    for a, b in zip(first, after[1, 1][1]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for a, b, kept in zip(first, second, after[2, 2][1]):
+        np.testing.assert_allclose(kept, (a + b) / 2, atol=1e-5)
+    assert any(not np.allclose(a, b, atol=1e-4) for a, b in zip(first, second))
+
+
 @pytest.mark.parametrize("dialogues, held_out", [(5, 0), (199, 0), (200, 20), (740, 74)])
 def test_early_stopping_holds_back_a_tenth_from_200_dialogues_on(dialogues, held_out):
     assert training.held_out_count(dialogues) == held_out
