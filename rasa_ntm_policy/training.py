@@ -164,11 +164,11 @@ def train_model(model: NTMDialogueModel, turns: np.ndarray, restore: np.ndarray,
             accuracies.append(float(accuracy))
         metrics = {"loss": float(np.mean(losses)), "acc": float(np.mean(accuracies))}
         if stopping or epoch >= first_averaged:
-            averages.add([v.numpy() for v in model.trainable_variables])
+            last = [v.numpy() for v in model.trainable_variables]
+            averages.add(last)
         postfix = {"t_loss": f"{metrics['loss']:.3f}", "acc": f"{metrics['acc']:.3f}"}
         if stopping and ((epoch + 1) % CHECK_EVERY == 0 or epoch + 1 == config["epochs"]):
             # the window's mean weights are scored; training goes on from the last ones
-            last = [v.numpy() for v in model.trainable_variables]
             _assign(model, averages.mean)
             accuracy = float(held_out_accuracy(*held_data))
             _assign(model, last)
