@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Counter, Dict, Iterable, List, Optional, Tuple
 
-LISTEN = "action_listen"
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+
 PLACES = ("1st", "2nd", "3rd+", "listen")
 STEP = re.compile(r"^\s*- (intent|action): (\S+)(?:\s+# predicted: (\S+))?")
 
@@ -55,7 +56,7 @@ def place_counts(stories: Iterable[List[Step]]) -> Tuple[Counter, Counter]:
                     right["listen"] += 1
                 place, listened = 0, True
                 continue
-            if name == LISTEN:
+            if name == ACTION_LISTEN_NAME:
                 key, listened = "listen", True
             else:
                 key, listened = PLACES[min(place, 2)], False
